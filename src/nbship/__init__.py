@@ -1,0 +1,1 @@
+"""nbship: from exploratory notebooks to production services."""

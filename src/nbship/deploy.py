@@ -1,0 +1,169 @@
+"""Deploying the compose stack pinned by digest, health-gated, and rolling it back.
+
+A deploy resolves every image of a version to its digest in the registry before it touches the
+running stack, pulls them, then starts them with `docker compose up --wait`. When the new
+release does not become healthy, the previous release is started again (or, for a first deploy,
+the stack is stopped), so the stack is never left half on one version and half on another.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import semver
+
+from nbship import docker, envfile
+from nbship.errors import NbshipError
+from nbship.images import IMAGES
+from nbship.paths import COMPOSE_FILE, ENV_EXAMPLE, ROOT
+from nbship.registry import Registry
+from nbship.releases import Ledger, Release
+from nbship.version import docker_tag
+
+
+def image_variable(image_name: str) -> str:
+    """The compose variable that carries an image reference: NBSHIP_IMAGE_INVENTORY_APP."""
+    return "NBSHIP_IMAGE_" + image_name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One deployed stack: its compose project, published gateway port and local state."""
+
+    project: str = "nbship"
+    gateway_port: int = 3000
+    state_dir: Path = ROOT / ".nbship"
+    env_file: Path = ROOT / ".env"
+    wait_timeout: int = 240
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.state_dir / self.project / "releases.json")
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def environment(self, images: dict[str, str]) -> dict[str, str]:
+        settings = envfile.ensure(self.env_file, ENV_EXAMPLE)
+        env = {**settings, "NBSHIP_GATEWAY_PORT": str(self.gateway_port)}
+        env.update({image_variable(name): ref for name, ref in images.items()})
+        return env
+
+    def compose(self, images: dict[str, str], *args: str, capture: bool = True, check: bool = True):
+        """Run docker compose for this stack with the given images pinned."""
+        cmd = [*docker.compose_command(), "-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        return docker.run(cmd, env=self.environment(images), capture=capture, check=check)
+
+
+def resolve(registry: Registry, version: semver.Version) -> dict[str, str]:
+    """Every image of VERSION as REGISTRY/REPO@DIGEST, or stop before anything changes."""
+    registry.ping()
+    tag = docker_tag(version)
+    pinned: dict[str, str] = {}
+    for image in IMAGES:
+        digest = registry.digest(image.repository, tag)
+        if digest is None:
+            known = [
+                t for t in registry.tags(image.repository) if t[:1].isdigit() and t.count(".") == 2
+            ]
+            hint = f"it has {', '.join(known)}" if known else "it has no versions"
+            raise NbshipError(
+                f"version {version} is not in the registry {registry.address} "
+                f"({image.repository}: {hint}); build and push it first: "
+                f"`invoke build --version {version} && invoke push --version {version}`"
+            )
+        pinned[image.name] = f"{registry.remote(image.repository)}@{digest}"
+    return pinned
+
+
+def deploy(stack: Stack, registry: Registry, version: semver.Version) -> Release:
+    """Deploy VERSION from REGISTRY; on an unhealthy result, restore what ran before."""
+    docker.ensure_daemon()
+    ledger = stack.ledger
+    with ledger.locked():
+        images = resolve(registry, version)
+        previous = ledger.current()
+        print(f"nbship: deploying {version} to stack {stack.project!r} (images pinned by digest)")
+        stack.compose(images, "pull", "--quiet")
+        return _switch(stack, str(version), images, previous, action="deploy")
+
+
+def rollback(stack: Stack, version: str | None = None) -> Release:
+    """Return the stack to the previous release (or to VERSION), without building anything."""
+    docker.ensure_daemon()
+    ledger = stack.ledger
+    with ledger.locked():
+        target = ledger.rollback_target(version)
+        current = ledger.current()
+        print(
+            f"nbship: rolling back {stack.project!r} from {current and current.version} to {target.version}"
+        )
+        missing = [ref for ref in target.images.values() if not docker.image_exists(ref)]
+        if missing:
+            stack.compose(target.images, "pull", "--quiet")
+        return _switch(stack, target.version, target.images, current, action="rollback")
+
+
+def _switch(
+    stack: Stack, version: str, images: dict[str, str], previous: Release | None, action: str
+) -> Release:
+    started = time.monotonic()
+    up = ["up", "--detach", "--wait", "--wait-timeout", str(stack.wait_timeout), "--remove-orphans"]
+    result = stack.compose(images, *up, check=False)
+    if result.returncode == 0:
+        release = stack.ledger.record(version, images, action=action)
+        print(f"nbship: {version} is live and healthy ({time.monotonic() - started:.0f}s)")
+        return release
+    unhealthy = _unhealthy_services(stack, images)
+    stack.ledger.record(version, images, action=action, status="failed", note=", ".join(unhealthy))
+    for name in unhealthy[:3]:
+        logs = stack.compose(images, "logs", "--no-color", "--tail", "15", name, check=False)
+        print(f"--- last log lines of {name} ---\n{logs.stdout.rstrip()}")
+    if previous is not None:
+        print(f"nbship: {version} did not become healthy; restoring {previous.version}")
+        stack.compose(previous.images, *up)
+        what = f"restored {previous.version}"
+    else:
+        stack.compose(images, "stop")
+        what = "stopped the stack (no earlier release to restore)"
+    who = ", ".join(unhealthy) or result.stderr.strip().splitlines()[-1:]
+    raise NbshipError(f"{action} of {version} failed ({who} not healthy); {what}")
+
+
+def _unhealthy_services(stack: Stack, images: dict[str, str]) -> list[str]:
+    result = stack.compose(images, "ps", "--all", "--format", "json", check=False)
+    rows = []
+    for line in result.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            rows.extend(json.loads(line))
+        elif line.startswith("{"):
+            rows.append(json.loads(line))
+    return sorted(
+        row["Service"]
+        for row in rows
+        if row.get("Health") not in ("healthy", "") or row.get("State") != "running"
+    )
+
+
+def running_version(stack: Stack) -> dict[str, str] | None:
+    """What the gateway's /version says, or None when it does not answer."""
+    try:
+        response = requests.get(f"{stack.gateway_url}/version", timeout=5)
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def down(stack: Stack, remove_data: bool = False) -> None:
+    """Stop and remove the stack's containers (and its volumes, with remove_data)."""
+    docker.ensure_daemon()
+    current = stack.ledger.current()
+    images = current.images if current else {image.name: "none" for image in IMAGES}
+    stack.compose(images, "down", "--remove-orphans", *(["--volumes"] if remove_data else []))

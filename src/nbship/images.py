@@ -1,0 +1,162 @@
+"""The images nbship builds, and building them with SemVer tags and OCI labels."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import semver
+
+from nbship import base, docker, wheelhouse
+from nbship.errors import NbshipError
+from nbship.paths import BUILD, DEPLOY, ROOT, SERVICES
+from nbship.version import docker_tag, git_commit_time, git_sha, tags_for
+
+NAMESPACE = "nbship"
+SOURCE_URL = "https://github.com/nbship/nbship"
+PYTHON_BASE = SERVICES / "python-base" / "Dockerfile"
+PYTHON_RUNTIME = f"{NAMESPACE}/python-runtime:local"
+PYTHON_BUILD = f"{NAMESPACE}/python-build:local"
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image of the stack: its repository name and where its Dockerfile lives."""
+
+    name: str
+    folder: Path
+    title: str
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.folder / "Dockerfile"
+
+    @property
+    def lock(self) -> Path | None:
+        lock = self.folder / "requirements.lock"
+        return lock if lock.exists() else None
+
+    @property
+    def repository(self) -> str:
+        return f"{NAMESPACE}/{self.name}"
+
+    def ref(self, tag: str) -> str:
+        return f"{self.repository}:{tag}"
+
+
+IMAGES: tuple[Image, ...] = (
+    Image("api-gateway-app", SERVICES / "api-gateway", "nbship API gateway"),
+    Image("inventory-app", SERVICES / "inventory", "nbship inventory service"),
+    Image("billing-app", SERVICES / "billing", "nbship billing consumer"),
+    Image("postgres", DEPLOY / "images" / "postgres", "PostgreSQL 15 on Debian bookworm"),
+    Image("rabbitmq", DEPLOY / "images" / "rabbitmq", "RabbitMQ on Debian bookworm"),
+)
+
+
+def by_name(names: list[str] | None = None) -> list[Image]:
+    """The images named (all when None), refusing unknown names."""
+    if not names:
+        return list(IMAGES)
+    known = {image.name: image for image in IMAGES}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise NbshipError(f"unknown image {unknown[0]!r}; known: {', '.join(known)}")
+    return [known[name] for name in names]
+
+
+def _docker_build(args: list[str], log: Path, label: str) -> None:
+    """Run docker build, showing one line per step and keeping the full output in LOG."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as sink:
+        proc = subprocess.Popen(
+            ["docker", "build", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sink.write(line)
+            # Legacy builder: "Step 3/9 : RUN ...", BuildKit: "#7 [build 2/4] RUN ...".
+            if line.startswith("Step ") or (line.startswith("#") and " [" in line[:12]):
+                print(f"  {label}: {line.strip()[:110]}", flush=True)
+        code = proc.wait()
+    if code != 0:
+        tail = log.read_text(encoding="utf-8").strip().splitlines()[-15:]
+        print("\n".join(f"    {row}" for row in tail))
+        raise NbshipError(f"building {label} failed (full log: {log.relative_to(ROOT)})")
+    print(f"  {label}: built in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def ensure_python_bases(base_ref: str) -> None:
+    """Build (or reuse from cache) the shared Python runtime and build images."""
+    for target, ref in (("runtime", PYTHON_RUNTIME), ("build", PYTHON_BUILD)):
+        _docker_build(
+            [
+                "--target", target, "--tag", ref, "--build-arg", f"BASE_IMAGE={base_ref}",
+                "--file", str(PYTHON_BASE), str(PYTHON_BASE.parent),
+            ],
+            BUILD / "logs" / f"python-{target}.log",
+            f"python-{target}",
+        )  # fmt: skip
+
+
+def build(
+    version: semver.Version,
+    names: list[str] | None = None,
+    base_mode: str = "auto",
+) -> dict[str, list[str]]:
+    """Build every image (or those named) at VERSION; return each image's local references."""
+    docker.ensure_daemon()
+    images = by_name(names)
+    sha = git_sha()
+    tags = tags_for(version, sha)
+    base_ref = base.ensure_debian_base(base_mode)
+    print(f"nbship: building {len(images)} image(s) at {version} (git {sha}) on {base_ref}")
+    if any(image.lock for image in images):
+        ensure_python_bases(base_ref)
+    labels = {
+        "org.opencontainers.image.version": str(version),
+        "org.opencontainers.image.revision": git_sha(short=False),
+        "org.opencontainers.image.created": git_commit_time(),
+        "org.opencontainers.image.source": SOURCE_URL,
+    }
+    built: dict[str, list[str]] = {}
+    for index, image in enumerate(images, 1):
+        if image.lock:
+            wheelhouse.ensure(image.folder.name, image.lock)
+        args = [
+            "--file", str(image.dockerfile.relative_to(ROOT)),
+            "--build-arg", f"BASE_IMAGE={base_ref}",
+            "--build-arg", f"PYTHON_RUNTIME={PYTHON_RUNTIME}",
+            "--build-arg", f"PYTHON_BUILD={PYTHON_BUILD}",
+            "--build-arg", f"NBSHIP_VERSION={version}",
+            "--build-arg", f"NBSHIP_GIT_SHA={sha}",
+            "--label", f"org.opencontainers.image.title={image.title}",
+        ]  # fmt: skip
+        for key, value in labels.items():
+            args += ["--label", f"{key}={value}"]
+        refs = [image.ref(tag) for tag in tags]
+        for ref in refs:
+            args += ["--tag", ref]
+        print(f"[{index}/{len(images)}] {image.name}", flush=True)
+        _docker_build([*args, "."], BUILD / "logs" / f"{image.name}.log", image.name)
+        built[image.name] = refs
+    print(f"nbship: tagged {', '.join(tags)}")
+    return built
+
+
+def require_local(version: semver.Version, names: list[str] | None = None) -> list[Image]:
+    """The images of VERSION, which must all exist locally (built by `invoke build`)."""
+    images = by_name(names)
+    missing = [image.ref(docker_tag(version)) for image in images]
+    missing = [ref for ref in missing if not docker.image_exists(ref)]
+    if missing:
+        raise NbshipError(
+            f"{missing[0]} does not exist locally: run `invoke build --version {version}`"
+        )
+    return images

@@ -1,0 +1,60 @@
+"""Pushing built images to a registry, with immutable version tags."""
+
+from __future__ import annotations
+
+import semver
+
+from nbship import docker
+from nbship.errors import NbshipError
+from nbship.images import by_name
+from nbship.registry import Registry
+from nbship.version import docker_tag, tags_for
+
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def push(
+    registry: Registry, version: semver.Version, names: list[str] | None = None, force: bool = False
+) -> dict[str, str]:
+    """Push every tag of VERSION's images; return image name -> digest.
+
+    A version tag that already points at different content is refused unless FORCE: a version
+    names one build forever. Pushing identical content again changes nothing.
+    """
+    docker.ensure_daemon()
+    images = by_name(names)
+    tag = docker_tag(version)
+    for image in images:
+        if not docker.image_exists(image.ref(tag)):
+            raise NbshipError(
+                f"{image.ref(tag)} does not exist locally: run `invoke build --version {version}`"
+            )
+    registry.ping()
+    digests: dict[str, str] = {}
+    for image in images:
+        local = image.ref(tag)
+        image_id = docker.image_id(local)
+        revision = docker.docker(
+            "image", "inspect", "--format", f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}', local
+        ).stdout.strip()
+        remote = registry.remote(image.repository)
+        existing = registry.config_digest(image.repository, tag)
+        if existing == image_id:
+            digest = registry.digest(image.repository, tag)
+            print(f"  {image.name}: {tag} already in {registry.address} (same content) {digest}")
+            digests[image.name] = str(digest)
+            continue
+        if existing is not None and not force:
+            raise NbshipError(
+                f"{remote}:{tag} already exists with different content; versions are immutable: "
+                "bump the version (`invoke version.bump patch`) or push with --force"
+            )
+        for each in tags_for(version, revision[:12] or "unknown"):
+            docker.docker("tag", local, f"{remote}:{each}")
+            docker.run(["docker", "push", "--quiet", f"{remote}:{each}"], capture=True)
+        digest = registry.digest(image.repository, tag)
+        if digest is None:
+            raise NbshipError(f"pushed {remote}:{tag} but the registry does not list it")
+        digests[image.name] = digest
+        print(f"  {image.name}: {remote}:{tag} {digest}", flush=True)
+    return digests

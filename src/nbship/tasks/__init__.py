@@ -1,0 +1,1 @@
+"""Invoke collections: thin wrappers that parse flags and call into the nbship package."""

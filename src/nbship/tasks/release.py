@@ -1,0 +1,93 @@
+"""The release pipeline's front tasks: build, push, deploy, rollback, releases."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+
+from nbship import deploy as deploying
+from nbship import images, push as pushing
+from nbship import version as versions
+from nbship.tasks import _common as common
+from nbship.tasks._common import task
+
+IMAGE_HELP = "only this image (repeatable; default: all of " + ", ".join(i.name for i in images.IMAGES) + ")"
+
+
+def _version(value: str | None):
+    return versions.parse(value) if value else versions.current()
+
+
+@task(
+    iterable=["image"],
+    help={
+        "version": "SemVer version to build (default: the VERSION file)",
+        "image": IMAGE_HELP,
+        "base": "Debian base: auto (pull debian:bookworm-slim, else debootstrap), pull, bootstrap, or an image ref",
+    },
+)
+def build(c: Context, version: str | None = None, image: list[str] | None = None, base: str | None = None) -> None:
+    """Build every service image, tagged X.Y.Z, X.Y, X, latest and sha-<git sha>."""
+    images.build(_version(version), image or None, base or common.conf(c).base)
+
+
+@task(
+    iterable=["image"],
+    help={
+        "version": "version to push (default: the VERSION file); must be built already",
+        "registry": "registry address (default: localhost:5001, or ghcr.io/OWNER)",
+        "image": IMAGE_HELP,
+        "force": "overwrite a version tag that already holds different content",
+    },
+)
+def push(
+    c: Context, version: str | None = None, registry: str | None = None, image: list[str] | None = None, force: bool = False
+) -> None:
+    """Push the built images' tags to the registry and print each image's digest."""
+    target = common.registry(c, registry)
+    v = _version(version)
+    print(f"nbship: pushing {v} to {target.address}")
+    pushing.push(target, v, image or None, force=force)
+
+
+
+@task(
+    help={
+        "version": "version to deploy from the registry (default: the VERSION file)",
+        "registry": "registry to deploy from (default: localhost:5001)",
+    }
+)
+def deploy(c: Context, version: str | None = None, registry: str | None = None) -> None:
+    """Deploy a version from the registry, pinned by digest; wait until every service is healthy."""
+    target = common.stack(c)
+    deploying.deploy(target, common.registry(c, registry), _version(version))
+    _print_running(target)
+
+
+@task(help={"to": "roll back to this earlier deployed version instead of the previous one"})
+def rollback(c: Context, to: str | None = None) -> None:
+    """Return the stack to the previous deployed release (no build, no registry needed)."""
+    target = common.stack(c)
+    deploying.rollback(target, str(versions.parse(to)) if to else None)
+    _print_running(target)
+
+
+@task
+def releases(c: Context) -> None:
+    """List this stack's deployments from the release ledger, newest last."""
+    target = common.stack(c)
+    entries = target.ledger.entries()
+    if not entries:
+        print(f"no releases recorded for stack {target.project!r}")
+        return
+    current = target.ledger.current()
+    for entry in entries:
+        mark = "*" if current and entry.id == current.id else " "
+        print(f"{mark} #{entry.id:<3} {entry.version:<16} {entry.action:<8} {entry.status:<9} {entry.deployed_at} {entry.note}")
+
+
+def _print_running(target: deploying.Stack) -> None:
+    info = deploying.running_version(target)
+    if info is None:
+        print(f"nbship: warning: the gateway at {target.gateway_url} does not answer /version")
+        return
+    print(f"nbship: gateway {target.gateway_url} runs version {info.get('version')} (git {info.get('git_sha')})")

@@ -1,0 +1,22 @@
+"""nbship's tasks: `invoke --list` shows them, `invoke TASK --help` explains each flag.
+
+This file only assembles the collections; the logic lives in the nbship package (src/nbship).
+"""
+
+from invoke.collection import Collection
+
+from nbship.tasks import _common, nb, project, registry, release
+
+ns = Collection(
+    project.demo,
+    project.test,
+    project.lock,
+    release.build,
+    release.push,
+    release.deploy,
+    release.rollback,
+    release.releases,
+)
+ns.add_collection(nb.ns)
+ns.add_collection(registry.ns)
+ns.configure({"nbship": _common.DEFAULTS})
