@@ -1,0 +1,1 @@
+"""Notebook tooling: extract exported cells into modules and audit notebooks for reproducibility."""
