@@ -1,0 +1,22 @@
+"""The gateway's gunicorn config is valid for gunicorn and follows the shared base."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from gunicorn.config import Config
+
+
+def test_config_values_pass_gunicorn_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "3123")
+    import gateway.gunicorn_conf as conf
+
+    conf = importlib.reload(conf)
+    cfg = Config()
+    for name in conf.__all__:
+        cfg.set(name, getattr(conf, name))
+    assert cfg.bind == ["0.0.0.0:3123"]
+    assert cfg.worker_class_str == "gthread"
+    assert cfg.accesslog is None
+    assert cfg.control_socket_disable is True

@@ -1,0 +1,222 @@
+"""The billing queue consumer: one lifecycle class, run on a background thread of the worker.
+
+connect (database first, then broker) -> declare the durable queue -> set prefetch -> consume;
+each message is stored (INSERT ... ON CONFLICT DO NOTHING) and acknowledged only after the
+commit, so a crash between the two redelivers a message that is then ignored as a duplicate.
+Messages that can never be stored are rejected without requeue and logged. Losing the broker or
+the database closes everything and reconnects after a capped exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+import pika
+from flask import Flask
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+from pika.spec import Basic, BasicProperties
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+
+from billing.db import store_order
+from billing.settings import BillingSettings
+from nbship_common.broker import connection_parameters, declare_queue
+from nbship_common.database import ping
+from nbship_common.errors import describe
+from nbship_common.health import add_readiness_check
+from nbship_common.orders import Order, OrderError, order_from_message
+
+log = logging.getLogger(__name__)
+
+# Enough messages in flight to keep the insert loop busy without hoarding the queue.
+PREFETCH = 50
+INITIAL_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+# How often the consume loop looks up from the queue to notice a stop request.
+POLL_SECONDS = 1.0
+# Under gunicorn's graceful_timeout, so the worker exits on its own terms.
+STOP_TIMEOUT_SECONDS = 5.0
+
+_EXTENSION = "billing_consumer"
+
+
+class InvalidMessage(ValueError):
+    """A message that can never become an order; `details` says why."""
+
+    def __init__(self, details: dict[str, str]) -> None:
+        super().__init__(f"invalid message: {details}")
+        self.details = details
+
+
+class ConsumerNotReady(RuntimeError):
+    """The consumer is not connected to the broker and consuming."""
+
+
+def parse_message(body: bytes) -> tuple[uuid.UUID, Order]:
+    """The message id and order in `body`; raises InvalidMessage for anything else."""
+    try:
+        message_id, order = order_from_message(body)
+    except OrderError as exc:
+        raise InvalidMessage(exc.details) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidMessage({"message": describe(exc)}) from None
+    try:
+        # The gateway always sends a UUID; the column is a native uuid.
+        return uuid.UUID(message_id), order
+    except ValueError:
+        raise InvalidMessage({"message_id": "must be a UUID"}) from None
+
+
+class BillingConsumer:
+    """Consumes the billing queue into the orders table until stopped."""
+
+    def __init__(
+        self,
+        *,
+        rabbitmq_url: str,
+        queue: str,
+        engine: Engine,
+        prefetch: int = PREFETCH,
+        max_backoff: float = MAX_BACKOFF_SECONDS,
+    ) -> None:
+        self._parameters = connection_parameters(rabbitmq_url, connection_name="billing-consumer")
+        self._queue = queue
+        self._engine = engine
+        self._prefetch = prefetch
+        self._max_backoff = max_backoff
+        self._backoff = INITIAL_BACKOFF_SECONDS
+        self._stopping = threading.Event()
+        self._consuming = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error = "not started"
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the consumer is connected and receiving messages."""
+        return self._consuming.is_set()
+
+    def start(self) -> None:
+        """Run the consumer on a daemon thread (a stuck stop must not keep the worker alive)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._last_error = "starting"
+        self._thread = threading.Thread(target=self.run, name="billing-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Ask the consumer to finish its current message, hand back the rest, and disconnect."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("consumer did not stop in time", extra={"timeout_s": timeout})
+        self._last_error = "stopped"
+
+    def check_ready(self) -> None:
+        """Readiness check: raise unless consuming."""
+        if not self.consuming:
+            raise ConsumerNotReady(self._last_error)
+
+    def run(self) -> None:
+        """Consume until stopped, reconnecting with capped exponential backoff."""
+        while not self._stopping.is_set():
+            try:
+                self._consume()
+            except (AMQPError, SQLAlchemyError, OSError) as exc:
+                self._last_error = describe(exc)[:200]
+                log.warning(
+                    "consumer lost the broker or the database",
+                    extra={"reason": self._last_error, "retry_in_s": self._backoff},
+                )
+            except Exception as exc:
+                # A bug must not silently end consumption for the life of the worker.
+                self._last_error = describe(exc)[:200]
+                log.exception("consumer failed", extra={"retry_in_s": self._backoff})
+            if self._stopping.wait(self._backoff):
+                break
+            self._backoff = min(self._backoff * 2, self._max_backoff)
+        log.info("consumer stopped")
+
+    def _consume(self) -> None:
+        # The database first: taking messages we cannot store would only bounce them back.
+        ping(self._engine)
+        connection = pika.BlockingConnection(self._parameters)
+        try:
+            channel = connection.channel()
+            declare_queue(channel, self._queue)
+            channel.basic_qos(prefetch_count=self._prefetch)
+            self._consuming.set()
+            self._backoff = INITIAL_BACKOFF_SECONDS
+            log.info("consuming", extra={"queue": self._queue, "prefetch": self._prefetch})
+            for method, properties, body in channel.consume(
+                self._queue, inactivity_timeout=POLL_SECONDS
+            ):
+                if self._stopping.is_set():
+                    break
+                if method is None or properties is None or body is None:
+                    continue
+                self._handle(channel, method, properties, body)
+            # Hands prefetched, unacknowledged messages back to the queue at once.
+            channel.cancel()
+        finally:
+            self._consuming.clear()
+            if connection.is_open:
+                try:
+                    connection.close()
+                except AMQPError:
+                    log.debug("closing the broker connection failed", exc_info=True)
+
+    def _handle(
+        self,
+        channel: BlockingChannel,
+        method: Basic.Deliver,
+        properties: BasicProperties,
+        body: bytes,
+    ) -> None:
+        context = {
+            "request_id": properties.correlation_id,
+            "amqp_message_id": properties.message_id,
+        }
+        try:
+            message_id, order = parse_message(body)
+            inserted = store_order(self._engine, message_id, order)
+        except (InvalidMessage, DataError, IntegrityError) as exc:
+            # Redelivering it would fail the same way forever; there is no dead-letter queue,
+            # so the log line is the record of it.
+            details = exc.details if isinstance(exc, InvalidMessage) else describe(exc)[:500]
+            log.error(
+                "rejected a message that cannot be stored",
+                extra={**context, "details": details, "body": body[:500].decode(errors="replace")},
+            )
+            channel.basic_reject(method.delivery_tag, requeue=False)
+            return
+        # Any other database error propagates: the message stays unacknowledged and the broker
+        # redelivers it after the reconnect.
+        channel.basic_ack(method.delivery_tag)
+        log.info(
+            "order stored" if inserted else "duplicate order ignored",
+            extra={**context, "message_id": str(message_id), "user_id": order.user_id},
+        )
+
+
+def init_app(app: Flask, settings: BillingSettings, engine: Engine) -> BillingConsumer:
+    """Create the app's consumer (gunicorn starts it after the worker boots) and probe it."""
+    consumer = BillingConsumer(
+        rabbitmq_url=settings.rabbitmq_url, queue=settings.billing_queue, engine=engine
+    )
+    app.extensions[_EXTENSION] = consumer
+    add_readiness_check(app, "consumer", consumer.check_ready)
+    return consumer
+
+
+def consumer_of(app: object) -> BillingConsumer | None:
+    """The consumer of a billing app, or None for anything else (gunicorn's master has no app)."""
+    if isinstance(app, Flask):
+        consumer = app.extensions.get(_EXTENSION)
+        if isinstance(consumer, BillingConsumer):
+            return consumer
+    return None

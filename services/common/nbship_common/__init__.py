@@ -1,0 +1,1 @@
+"""Code shared by the nbship services: settings, logging, health, errors and request parsing."""

@@ -1,0 +1,74 @@
+"""Gunicorn settings shared by the three services; each service's gunicorn_conf re-exports them.
+
+Read once when gunicorn loads the config module (`--config python:<pkg>.gunicorn_conf`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from nbship_common.logging import JsonFormatter
+from nbship_common.settings import LOG_LEVELS, Env, threads_from_env
+
+_env = Env()
+
+
+def bind_address(default_port: int) -> str:
+    """Listen on every interface of the container, on PORT."""
+    port = _env.integer("PORT", default_port, minimum=1, maximum=65535)
+    return f"0.0.0.0:{port}"
+
+
+def workers_from_env(default: int = 2) -> int:
+    """Worker processes, from WEB_CONCURRENCY (the usual knob) or `default`."""
+    return _env.integer("WEB_CONCURRENCY", default, minimum=1, maximum=64)
+
+
+# gthread: each worker serves several requests at once on threads. The services mostly wait on
+# PostgreSQL, RabbitMQ or inventory, so threads overlap that waiting at a fraction of the memory
+# of more processes, without the monkey-patching an async worker needs.
+worker_class = "gthread"
+threads = threads_from_env(_env)
+
+# A request that takes 30 s is stuck (every upstream call has a shorter timeout): the worker
+# is killed and replaced rather than holding its threads forever.
+timeout = 30
+# On SIGTERM, in-flight requests (and billing's consumer) get 8 s to finish: inside the 10 s
+# Docker waits after SIGTERM before it sends SIGKILL.
+graceful_timeout = 8
+# Idle keep-alive connections (the gateway's pooled connections to inventory) are closed after
+# 5 s; the gateway's client retries once on a connection closed under it.
+keepalive = 5
+
+# Our JSON request line (method, path, status, duration_ms, request_id) replaces the access log.
+accesslog = None
+errorlog = "-"
+loglevel = _env.choice("LOG_LEVEL", "INFO", LOG_LEVELS).lower()
+
+# The root filesystem is read-only: the worker heartbeat file goes to /dev/shm (a tmpfs in every
+# container, which also avoids fchmod stalls on disk) and the control socket, which would be
+# created under $HOME, is not wanted.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+control_socket_disable = True
+
+# Gunicorn's own lines (boot, worker exits, timeouts) as JSON like everything else. Root has no
+# handler here: the app installs its JSON handlers when create_app runs in the worker.
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"], "propagate": False},
+        # Gunicorn emits access lines whenever logconfig_dict is set; silence them here too.
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        },
+    },
+    "formatters": {"json": {"()": JsonFormatter}},
+}
