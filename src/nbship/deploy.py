@@ -25,6 +25,17 @@ from nbship.releases import Ledger, Release
 from nbship.version import docker_tag
 
 
+# Every service of deploy/compose.yaml: all must be running and healthy for a release to count.
+STACK_SERVICES = (
+    "api-gateway-app",
+    "inventory-app",
+    "billing-app",
+    "inventory-db",
+    "billing-db",
+    "rabbit-queue",
+)
+
+
 def image_variable(image_name: str) -> str:
     """The compose variable that carries an image reference: NBSHIP_IMAGE_INVENTORY_APP."""
     return "NBSHIP_IMAGE_" + image_name.upper().replace("-", "_")
@@ -113,42 +124,75 @@ def _switch(
     stack: Stack, version: str, images: dict[str, str], previous: Release | None, action: str
 ) -> Release:
     started = time.monotonic()
-    up = ["up", "--detach", "--wait", "--wait-timeout", str(stack.wait_timeout), "--remove-orphans"]
+    up = ["up", "--detach", "--remove-orphans"]
     result = stack.compose(images, *up, check=False)
-    if result.returncode == 0:
+    problems = wait_healthy(stack, images) if result.returncode == 0 else ["compose up failed"]
+    if not problems:
         release = stack.ledger.record(version, images, action=action)
         print(f"nbship: {version} is live and healthy ({time.monotonic() - started:.0f}s)")
         return release
-    unhealthy = _unhealthy_services(stack, images)
-    stack.ledger.record(version, images, action=action, status="failed", note=", ".join(unhealthy))
-    for name in unhealthy[:3]:
+    stack.ledger.record(version, images, action=action, status="failed", note="; ".join(problems))
+    for problem in problems[:3]:
+        name = problem.split(" ", 1)[0]
         logs = stack.compose(images, "logs", "--no-color", "--tail", "15", name, check=False)
         print(f"--- last log lines of {name} ---\n{logs.stdout.rstrip()}")
     if previous is not None:
         print(f"nbship: {version} did not become healthy; restoring {previous.version}")
         stack.compose(previous.images, *up)
+        if wait_healthy(stack, previous.images):
+            raise NbshipError(f"{action} of {version} failed and restoring {previous.version} failed too")
         what = f"restored {previous.version}"
     else:
         stack.compose(images, "stop")
         what = "stopped the stack (no earlier release to restore)"
-    who = ", ".join(unhealthy) or result.stderr.strip().splitlines()[-1:]
-    raise NbshipError(f"{action} of {version} failed ({who} not healthy); {what}")
+    detail = "; ".join(problems) or result.stderr.strip()
+    raise NbshipError(f"{action} of {version} failed ({detail}); {what}")
 
 
-def _unhealthy_services(stack: Stack, images: dict[str, str]) -> list[str]:
+def service_states(stack: Stack, images: dict[str, str]) -> dict[str, str]:
+    """Each service's state: "healthy", or what is wrong (restarting, exited, starting, ...)."""
     result = stack.compose(images, "ps", "--all", "--format", "json", check=False)
-    rows = []
+    rows: list[dict[str, str]] = []
     for line in result.stdout.splitlines():
         line = line.strip()
         if line.startswith("["):
             rows.extend(json.loads(line))
         elif line.startswith("{"):
             rows.append(json.loads(line))
-    return sorted(
-        row["Service"]
-        for row in rows
-        if row.get("Health") not in ("healthy", "") or row.get("State") != "running"
-    )
+    states = {}
+    for row in rows:
+        state, health = row.get("State", ""), row.get("Health", "")
+        if state == "running" and health in ("healthy", ""):
+            states[row["Service"]] = "healthy"
+        else:
+            states[row["Service"]] = health if state == "running" else state
+    return states
+
+
+def wait_healthy(stack: Stack, images: dict[str, str]) -> list[str]:
+    """Wait until every service is running and healthy; return what is not, at the timeout.
+
+    `docker compose up --wait` is not enough: it has been seen returning success while a
+    container was in a restart loop. Two consecutive all-healthy looks are required.
+    """
+    deadline = time.monotonic() + stack.wait_timeout
+    expected = set(STACK_SERVICES)
+    good_looks, last_report = 0, ""
+    while True:
+        states = service_states(stack, images)
+        missing = sorted(expected - states.keys())
+        bad = [f"{name} {state}" for name, state in sorted(states.items()) if state != "healthy"]
+        bad += [f"{name} missing" for name in missing]
+        good_looks = good_looks + 1 if not bad else 0
+        if good_looks >= 2:
+            return []
+        report = ", ".join(bad)
+        if report and report != last_report:
+            print(f"  waiting: {report}", flush=True)
+            last_report = report
+        if time.monotonic() > deadline:
+            return bad
+        time.sleep(1)
 
 
 def running_version(stack: Stack) -> dict[str, str] | None:

@@ -88,12 +88,14 @@ class Ledger:
                     "deployed (see `invoke releases`)"
                 )
             return earlier[-1]
+        if version == live[-1].version:
+            raise NbshipError(f"{version} is already the running release")
         for entry in reversed(self.entries()):
             if entry.version == version and entry.status == "succeeded" and entry != live[-1]:
                 return entry
         known = sorted({entry.version for entry in self.entries() if entry.status == "succeeded"})
         raise NbshipError(
-            f"version {version} was never deployed here (or is running now); "
+            f"version {version} was never deployed to this stack; "
             f"deployed: {', '.join(known)}"
         )
 

@@ -1,0 +1,168 @@
+"""Integration fixtures: the real pipeline, driven through its CLI, on an isolated stack.
+
+Everything here runs against real containers: a registry on its own port and volume, the full
+compose stack under its own project name and gateway port, and state in a temporary directory,
+so a developer's own stack on :3000/:5001 is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from nbship import docker
+from nbship.deploy import Stack as DeployStack
+from nbship.envfile import parse as parse_env
+from nbship.paths import ROOT
+
+pytestmark = pytest.mark.integration
+
+V1, V2 = "0.1.0", "0.2.0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Pipeline:
+    """The nbship CLI pointed at an isolated registry, stack and state directory."""
+
+    state: Path
+    registry_port: int = field(default_factory=free_port)
+    gateway_port: int = field(default_factory=free_port)
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def registry(self) -> str:
+        return f"localhost:{self.registry_port}"
+
+    @property
+    def project(self) -> str:
+        return f"nbship-it-{self.tag}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "INVOKE_NBSHIP_REGISTRY": self.registry,
+            "INVOKE_NBSHIP_REGISTRY_PROJECT": f"{self.project}-registry",
+            "INVOKE_NBSHIP_REGISTRY_VOLUME": f"{self.project}-registry-data",
+            "INVOKE_NBSHIP_PROJECT": self.project,
+            "INVOKE_NBSHIP_GATEWAY_PORT": str(self.gateway_port),
+            "INVOKE_NBSHIP_STATE_DIR": str(self.state),
+            "INVOKE_NBSHIP_ENV_FILE": str(self.state / "stack.env"),
+        }
+
+    def invoke(
+        self, *args: str, check: bool = True, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `invoke ARGS` as a user would; with check, a failure shows its output."""
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=ROOT,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"invoke {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+@dataclass
+class RunningStack:
+    """The deployed test stack: its gateway URL and ways to poke at its containers."""
+
+    pipeline: Pipeline
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.pipeline.gateway_port}"
+
+    @property
+    def deploy_stack(self) -> DeployStack:
+        return DeployStack(
+            project=self.pipeline.project,
+            gateway_port=self.pipeline.gateway_port,
+            state_dir=self.pipeline.state,
+            env_file=self.pipeline.state / "stack.env",
+        )
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """docker compose for the test stack, with the currently deployed images pinned."""
+        current = self.deploy_stack.ledger.current()
+        assert current is not None, "nothing deployed"
+        return self.deploy_stack.compose(current.images, *args, check=check)
+
+    def wait_healthy(self, *services: str, timeout: float = 120) -> None:
+        """Wait until the named services (all when none) report healthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.compose(
+                "ps", "--format", "{{.Service}} {{.Health}}", *services, check=False
+            )
+            rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
+            if rows and all(len(row) == 2 and row[1] == "healthy" for row in rows):
+                if not services or {row[0] for row in rows} >= set(services):
+                    return
+            if time.monotonic() > deadline:
+                pytest.fail(f"services not healthy after {timeout}s: {rows}")
+            time.sleep(1)
+
+    def sql(self, db: str, query: str) -> list[tuple[str, ...]]:
+        """Rows of QUERY run by psql inside DB ("inventory-db" or "billing-db")."""
+        settings = parse_env(self.pipeline.state / "stack.env")
+        user, database = {
+            "inventory-db": (settings["INVENTORY_DB_USER"], "movies_db"),
+            "billing-db": (settings["BILLING_DB_USER"], "billing_db"),
+        }[db]
+        result = self.compose(
+            "exec", "-T", db, "psql", "-U", user, "-d", database, "-At", "-F", "|", "-c", query
+        )
+        return [tuple(line.split("|")) for line in result.stdout.splitlines() if line]
+
+    def version(self) -> dict[str, str]:
+        response = requests.get(f"{self.gateway_url}/version", timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """A private registry with V1 and V2 built and pushed: what every deploy test starts from."""
+    docker.ensure_daemon()  # no Docker is a failure here, never a skip: CI must run these
+    line = Pipeline(state=tmp_path_factory.mktemp("nbship-state"))
+    line.invoke("registry.up")
+    try:
+        for version in (V1, V2):
+            line.invoke("build", "--version", version)
+            line.invoke("push", "--version", version)
+        yield line
+    finally:
+        line.invoke("registry.down", "--remove-data", check=False)
+
+
+@pytest.fixture(scope="session")
+def stack(pipeline: Pipeline) -> Iterator[RunningStack]:
+    """The full stack deployed at V1 from the private registry; removed with its volumes after."""
+    pipeline.invoke("deploy", "--version", V1)
+    running = RunningStack(pipeline)
+    try:
+        yield running
+    finally:
+        running.compose("down", "--volumes", "--remove-orphans", check=False)

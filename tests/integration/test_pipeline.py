@@ -1,0 +1,165 @@
+"""The pipeline end to end through its CLI: build, push, deploy by digest, roll back, fail safely."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+import requests
+
+from nbship.images import IMAGES
+from nbship.registry import Registry
+
+
+pytestmark = pytest.mark.integration
+
+# The two releases the session fixture builds and pushes (see conftest.py).
+V1, V2 = "0.1.0", "0.2.0"
+
+
+def _images_in_use(stack: Any) -> set[str]:
+    result = stack.compose("ps", "--format", "{{.Image}}")
+    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+
+
+def test_pushed_tags_follow_semver_and_point_at_one_digest(pipeline: Any) -> None:
+    registry = Registry(pipeline.registry)
+    for image in IMAGES:
+        tags = registry.tags(image.repository)
+        assert {V1, V2, "0.2", "0", "latest"} <= set(tags), (image.name, tags)
+        assert any(tag.startswith("sha-") for tag in tags)
+        # Moving tags follow the newest final release.
+        assert registry.digest(image.repository, "0.2") == registry.digest(image.repository, V2)
+        assert registry.digest(image.repository, "latest") == registry.digest(image.repository, V2)
+        assert registry.digest(image.repository, V1) != registry.digest(image.repository, V2)
+
+
+def test_deploy_runs_every_service_pinned_by_digest(stack: Any) -> None:
+    in_use = _images_in_use(stack)
+    assert len(in_use) == len(IMAGES)
+    assert all("@sha256:" in ref and ref.startswith(stack.pipeline.registry) for ref in in_use)
+    assert stack.version()["version"] == V1
+
+
+def test_rollback_serves_previous_release_and_keeps_data(stack: Any) -> None:
+    line = stack.pipeline
+    line.invoke("deploy", "--version", V2)
+    assert stack.version()["version"] == V2
+    movie = requests.post(
+        f"{stack.gateway_url}/api/movies",
+        json={"title": "Written under 0.2.0", "description": "must survive the rollback"},
+        timeout=10,
+    )
+    assert movie.status_code == 201, movie.text
+
+    result = line.invoke("rollback")
+    assert f"runs version {V1}" in result.stdout
+    assert stack.version()["version"] == V1
+    stored = requests.get(f"{stack.gateway_url}/api/movies/{movie.json()['id']}", timeout=10)
+    assert stored.status_code == 200
+    assert stored.json()["title"] == "Written under 0.2.0"
+
+    # V1 was the first release: there is nothing earlier, and saying so changes nothing.
+    again = line.invoke("rollback", check=False)
+    assert again.returncode == 1
+    assert "no earlier release" in again.stderr
+    assert stack.version()["version"] == V1
+
+    # Rolling forward to a named earlier release works too (the ledger remembers V2's digests).
+    line.invoke("rollback", "--to", V2)
+    assert stack.version()["version"] == V2
+    line.invoke("deploy", "--version", V1)
+    assert stack.version()["version"] == V1
+
+
+def test_unhealthy_release_is_not_left_running(stack: Any) -> None:
+    """A release whose inventory never gets healthy is replaced by what ran before."""
+    line = stack.pipeline
+    broken = "0.9.0-broken"
+    remote = f"{line.registry}/nbship"
+    for image in IMAGES:
+        # Same images as V1, except inventory-app is the PostgreSQL image, which exits at once
+        # without its POSTGRES_* settings: restarted again and again, never healthy.
+        source = f"nbship/{'postgres' if image.name == 'inventory-app' else image.name}:{V1}"
+        subprocess.run(["docker", "tag", source, f"{remote}/{image.name}:{broken}"], check=True)
+        subprocess.run(
+            ["docker", "push", "--quiet", f"{remote}/{image.name}:{broken}"],
+            check=True,
+            capture_output=True,
+        )
+    before = _images_in_use(stack)
+
+    result = line.invoke(
+        "deploy", "--version", broken, check=False, INVOKE_NBSHIP_WAIT_TIMEOUT="45"
+    )
+
+    assert result.returncode == 1
+    assert "inventory-app" in result.stderr and f"restored {V1}" in result.stderr
+    assert _images_in_use(stack) == before
+    assert stack.version()["version"] == V1
+    releases = line.invoke("releases").stdout
+    assert f"{broken}" in releases and "failed" in releases
+
+
+def test_push_refuses_to_overwrite_a_version_with_other_content(pipeline: Any) -> None:
+    again = pipeline.invoke("push", "--version", V1, "--image", "postgres")
+    assert "same content" in again.stdout
+
+    subprocess.run(["docker", "tag", "nbship/rabbitmq:0.1.0", "nbship/postgres:9.9.9"], check=True)
+    pipeline.invoke("push", "--version", "9.9.9", "--image", "postgres")
+    subprocess.run(["docker", "tag", "nbship/registry:2.8", "nbship/postgres:9.9.9"], check=True)
+    try:
+        refused = pipeline.invoke("push", "--version", "9.9.9", "--image", "postgres", check=False)
+        assert refused.returncode == 1
+        assert "immutable" in refused.stderr
+        forced = pipeline.invoke("push", "--version", "9.9.9", "--image", "postgres", "--force")
+        assert "nbship/postgres:9.9.9" in forced.stdout
+    finally:
+        subprocess.run(["docker", "rmi", "nbship/postgres:9.9.9"], capture_output=True)
+
+
+def test_registry_keeps_images_across_restart(pipeline: Any) -> None:
+    registry = Registry(pipeline.registry)
+    digest = registry.digest("nbship/inventory-app", V1)
+    pipeline.invoke("registry.down")
+    down = pipeline.invoke("deploy", "--version", V1, check=False)
+    assert down.returncode == 1 and "registry.up" in down.stderr
+    pipeline.invoke("registry.up")
+    assert registry.digest("nbship/inventory-app", V1) == digest
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (("deploy", "--version", "1.2"), {}, "not a SemVer 2.0 version"),
+        (("build", "--version", "banana"), {}, "not a SemVer 2.0 version"),
+        (("deploy", "--version", "7.7.7"), {}, "version 7.7.7 is not in the registry"),
+        (
+            ("deploy", "--version", V1),
+            {"INVOKE_NBSHIP_REGISTRY": "localhost:9"},
+            "is not answering",
+        ),
+        (
+            ("deploy", "--version", V1),
+            {"DOCKER_HOST": "unix:///nonexistent.sock"},
+            "Docker daemon is not reachable",
+        ),
+        (
+            ("rollback",),
+            {"INVOKE_NBSHIP_PROJECT": "nbship-it-never-deployed"},
+            "nothing is deployed yet",
+        ),
+        (("rollback", "--to", "3.3.3"), {}, "was never deployed"),
+        (("push", "--image", "nope"), {}, "unknown image 'nope'"),
+    ],
+)
+def test_bad_input_stops_with_one_clear_line(
+    stack: Any, args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    before = _images_in_use(stack)
+    result = stack.pipeline.invoke(*args, check=False, **env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert _images_in_use(stack) == before
