@@ -5,7 +5,7 @@ This file only assembles the collections; the logic lives in the nbship package 
 
 from invoke.collection import Collection
 
-from nbship.tasks import _common, nb, project, registry, release
+from nbship.tasks import _common, nb, project, registry, release, version
 
 ns = Collection(
     project.demo,
@@ -19,4 +19,5 @@ ns = Collection(
 )
 ns.add_collection(nb.ns)
 ns.add_collection(registry.ns)
+ns.add_collection(version.ns)
 ns.configure({"nbship": _common.DEFAULTS})
