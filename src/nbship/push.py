@@ -35,7 +35,11 @@ def push(
         local = image.ref(tag)
         image_id = docker.image_id(local)
         revision = docker.docker(
-            "image", "inspect", "--format", f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}', local
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}',
+            local,
         ).stdout.strip()
         remote = registry.remote(image.repository)
         existing = registry.config_digest(image.repository, tag)

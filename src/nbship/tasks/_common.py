@@ -77,5 +77,7 @@ def local_registry(c: Context, address: str | None = None) -> LocalRegistry:
     cfg = conf(c)
     host, _, port = (address or cfg.registry).partition(":")
     if host not in {"localhost", "127.0.0.1"} or not port.isdigit():
-        raise NbshipError(f"{address or cfg.registry} is not a local registry (expected localhost:PORT)")
+        raise NbshipError(
+            f"{address or cfg.registry} is not a local registry (expected localhost:PORT)"
+        )
     return LocalRegistry(port=int(port), project=cfg.registry_project, volume=cfg.registry_volume)

@@ -31,7 +31,9 @@ def demo(c: Context, version: str | None = None) -> None:
     for number, (title, step) in enumerate(steps, 1):
         print(f"\n== [{number}/{len(steps)}] {title}", flush=True)
         step()
-    print("\nnbship: done. Try: curl -s http://127.0.0.1:%s/api/movies" % common.conf(c).gateway_port)
+    print(
+        "\nnbship: done. Try: curl -s http://127.0.0.1:%s/api/movies" % common.conf(c).gateway_port
+    )
 
 
 @task(
@@ -66,7 +68,15 @@ def lock(c: Context) -> None:
         out = source.with_suffix(".lock")
         print(f"nbship: locking {out.relative_to(ROOT)}")
         subprocess.run(
-            [*uv, "--python-version", "3.11", *extra, str(source.relative_to(ROOT)), "-o", str(out.relative_to(ROOT))],
+            [
+                *uv,
+                "--python-version",
+                "3.11",
+                *extra,
+                str(source.relative_to(ROOT)),
+                "-o",
+                str(out.relative_to(ROOT)),
+            ],
             cwd=ROOT,
             check=True,
         )

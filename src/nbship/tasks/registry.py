@@ -10,7 +10,9 @@ from nbship.tasks import _common as common
 from nbship.tasks._common import task
 
 
-@task(help={"base": "base for a locally built registry image: auto, pull, bootstrap or an image ref"})
+@task(
+    help={"base": "base for a locally built registry image: auto, pull, bootstrap or an image ref"}
+)
 def up(c: Context, base: str | None = None) -> None:
     """Start the local registry (data in a named volume, kept across restarts)."""
     address = common.local_registry(c).up(base or common.conf(c).base)

@@ -10,7 +10,9 @@ from nbship import version as versions
 from nbship.tasks import _common as common
 from nbship.tasks._common import task
 
-IMAGE_HELP = "only this image (repeatable; default: all of " + ", ".join(i.name for i in images.IMAGES) + ")"
+IMAGE_HELP = (
+    "only this image (repeatable; default: all of " + ", ".join(i.name for i in images.IMAGES) + ")"
+)
 
 
 def _version(value: str | None):
@@ -25,7 +27,9 @@ def _version(value: str | None):
         "base": "Debian base: auto (pull debian:bookworm-slim, else debootstrap), pull, bootstrap, or an image ref",
     },
 )
-def build(c: Context, version: str | None = None, image: list[str] | None = None, base: str | None = None) -> None:
+def build(
+    c: Context, version: str | None = None, image: list[str] | None = None, base: str | None = None
+) -> None:
     """Build every service image, tagged X.Y.Z, X.Y, X, latest and sha-<git sha>."""
     images.build(_version(version), image or None, base or common.conf(c).base)
 
@@ -40,14 +44,17 @@ def build(c: Context, version: str | None = None, image: list[str] | None = None
     },
 )
 def push(
-    c: Context, version: str | None = None, registry: str | None = None, image: list[str] | None = None, force: bool = False
+    c: Context,
+    version: str | None = None,
+    registry: str | None = None,
+    image: list[str] | None = None,
+    force: bool = False,
 ) -> None:
     """Push the built images' tags to the registry and print each image's digest."""
     target = common.registry(c, registry)
     v = _version(version)
     print(f"nbship: pushing {v} to {target.address}")
     pushing.push(target, v, image or None, force=force)
-
 
 
 @task(
@@ -82,7 +89,9 @@ def releases(c: Context) -> None:
     current = target.ledger.current()
     for entry in entries:
         mark = "*" if current and entry.id == current.id else " "
-        print(f"{mark} #{entry.id:<3} {entry.version:<16} {entry.action:<8} {entry.status:<9} {entry.deployed_at} {entry.note}")
+        print(
+            f"{mark} #{entry.id:<3} {entry.version:<16} {entry.action:<8} {entry.status:<9} {entry.deployed_at} {entry.note}"
+        )
 
 
 def _print_running(target: deploying.Stack) -> None:
@@ -90,4 +99,6 @@ def _print_running(target: deploying.Stack) -> None:
     if info is None:
         print(f"nbship: warning: the gateway at {target.gateway_url} does not answer /version")
         return
-    print(f"nbship: gateway {target.gateway_url} runs version {info.get('version')} (git {info.get('git_sha')})")
+    print(
+        f"nbship: gateway {target.gateway_url} runs version {info.get('version')} (git {info.get('git_sha')})"
+    )
