@@ -5,7 +5,7 @@ This file only assembles the collections; the logic lives in the nbship package 
 
 from invoke.collection import Collection
 
-from nbship.tasks import _common, nb, project, registry, release, version
+from nbship.tasks import _common, image, nb, project, registry, release, version
 
 ns = Collection(
     project.demo,
@@ -17,6 +17,7 @@ ns = Collection(
     release.rollback,
     release.releases,
 )
+ns.add_collection(image.ns)
 ns.add_collection(nb.ns)
 ns.add_collection(registry.ns)
 ns.add_collection(version.ns)

@@ -24,7 +24,6 @@ from nbship.registry import Registry
 from nbship.releases import Ledger, Release
 from nbship.version import docker_tag
 
-
 # Every service of deploy/compose.yaml: all must be running and healthy for a release to count.
 STACK_SERVICES = (
     "api-gateway-app",
@@ -112,7 +111,8 @@ def rollback(stack: Stack, version: str | None = None) -> Release:
         target = ledger.rollback_target(version)
         current = ledger.current()
         print(
-            f"nbship: rolling back {stack.project!r} from {current and current.version} to {target.version}"
+            f"nbship: rolling back {stack.project!r} "
+            f"from {current and current.version} to {target.version}"
         )
         missing = [ref for ref in target.images.values() if not docker.image_exists(ref)]
         if missing:
@@ -140,7 +140,9 @@ def _switch(
         print(f"nbship: {version} did not become healthy; restoring {previous.version}")
         stack.compose(previous.images, *up)
         if wait_healthy(stack, previous.images):
-            raise NbshipError(f"{action} of {version} failed and restoring {previous.version} failed too")
+            raise NbshipError(
+                f"{action} of {version} failed and restoring {previous.version} failed too"
+            )
         what = f"restored {previous.version}"
     else:
         stack.compose(images, "stop")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import time
 from dataclasses import dataclass
@@ -9,12 +11,14 @@ from pathlib import Path
 
 import semver
 
-from nbship import base, docker, wheelhouse
+from nbship import base, docker, sbom, wheelhouse
 from nbship.errors import NbshipError
+from nbship.notebooks.extract import build_modules, load_exports
 from nbship.paths import BUILD, DEPLOY, ROOT, SERVICES
 from nbship.version import docker_tag, git_commit_time, git_sha, tags_for
 
 NAMESPACE = "nbship"
+LABEL_PREFIX = "io.nbship"
 SOURCE_URL = "https://github.com/nbship/nbship"
 PYTHON_BASE = SERVICES / "python-base" / "Dockerfile"
 PYTHON_RUNTIME = f"{NAMESPACE}/python-runtime:local"
@@ -105,6 +109,29 @@ def ensure_python_bases(base_ref: str) -> None:
         )  # fmt: skip
 
 
+def provenance(image: Image) -> dict[str, str]:
+    """What an image was made from: its lock file and the notebook cells exported into its code.
+
+    The cells hash covers every generated module inside the folders the image copies (the
+    service's own and services/common), exactly as `nb.extract` writes them from the notebooks.
+    """
+    if image.lock is None:
+        return {}
+    copied = (image.folder, SERVICES / "common")
+    cells = hashlib.sha256()
+    sources = []
+    for target in load_exports(ROOT):
+        if any((ROOT / target.package).is_relative_to(folder) for folder in copied):
+            for module in build_modules(ROOT, target):
+                cells.update(module.text.encode())
+                sources.append(f"{target.notebook.name}:{','.join(module.cell_ids)}")
+    return {
+        f"{LABEL_PREFIX}.lock.sha256": hashlib.sha256(image.lock.read_bytes()).hexdigest(),
+        f"{LABEL_PREFIX}.notebook-cells.sha256": cells.hexdigest(),
+        f"{LABEL_PREFIX}.notebook-cells": " ".join(sorted(sources)),
+    }
+
+
 def build(
     version: semver.Version,
     names: list[str] | None = None,
@@ -140,14 +167,34 @@ def build(
         ]  # fmt: skip
         for key, value in labels.items():
             args += ["--label", f"{key}={value}"]
+        made_from = provenance(image)
+        for key, value in made_from.items():
+            args += ["--label", f"{key}={value}"]
+        if made_from:
+            args += [
+                "--build-arg", f"NBSHIP_LOCK_SHA256={made_from[f'{LABEL_PREFIX}.lock.sha256']}",
+                "--build-arg",
+                f"NBSHIP_CELLS_SHA256={made_from[f'{LABEL_PREFIX}.notebook-cells.sha256']}",
+            ]  # fmt: skip
         refs = [image.ref(tag) for tag in tags]
         for ref in refs:
             args += ["--tag", ref]
         print(f"[{index}/{len(images)}] {image.name}", flush=True)
         _docker_build([*args, "."], BUILD / "logs" / f"{image.name}.log", image.name)
+        sbom.write(image, refs[0], version)
         built[image.name] = refs
     print(f"nbship: tagged {', '.join(tags)}")
     return built
+
+
+def inspect(name: str, version: semver.Version) -> dict[str, str]:
+    """The labels of a built image (OCI and nbship provenance), by image name and version."""
+    (image,) = by_name([name])
+    ref = image.ref(docker_tag(version))
+    if not docker.image_exists(ref):
+        raise NbshipError(f"{ref} does not exist locally: run `invoke build --version {version}`")
+    labels = docker.docker("image", "inspect", "--format", "{{json .Config.Labels}}", ref).stdout
+    return dict(sorted(json.loads(labels).items()))
 
 
 def require_local(version: semver.Version, names: list[str] | None = None) -> list[Image]:

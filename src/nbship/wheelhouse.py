@@ -1,4 +1,4 @@
-"""Per-service wheelhouses: every locked, hashed wheel a service image installs, fetched on the host.
+"""Per-service wheelhouses: every locked, hashed wheel a service image installs, fetched here.
 
 Images install with `pip --no-index`, so the image build needs no network and installs exactly
 what the lock names. The wheels are for the images' interpreter (CPython 3.11, manylinux x86-64),

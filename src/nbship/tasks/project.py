@@ -32,7 +32,7 @@ def demo(c: Context, version: str | None = None) -> None:
         print(f"\n== [{number}/{len(steps)}] {title}", flush=True)
         step()
     print(
-        "\nnbship: done. Try: curl -s http://127.0.0.1:%s/api/movies" % common.conf(c).gateway_port
+        f"\nnbship: done. Try: curl -s http://127.0.0.1:{common.conf(c).gateway_port}/api/movies"
     )
 
 

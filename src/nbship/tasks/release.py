@@ -5,13 +5,21 @@ from __future__ import annotations
 from invoke.context import Context
 
 from nbship import deploy as deploying
-from nbship import images, push as pushing
+from nbship import images
+from nbship import promote as promoting
+from nbship import push as pushing
 from nbship import version as versions
+from nbship.errors import NbshipError
+from nbship.registry import Registry
 from nbship.tasks import _common as common
 from nbship.tasks._common import task
 
 IMAGE_HELP = (
     "only this image (repeatable; default: all of " + ", ".join(i.name for i in images.IMAGES) + ")"
+)
+USERNAME_HELP = (
+    "user to log in as when the registry asks (default: REGISTRY_USERNAME or GITHUB_ACTOR); the "
+    "password or token comes from REGISTRY_PASSWORD, GHCR_TOKEN or GITHUB_TOKEN, never a flag"
 )
 
 
@@ -24,7 +32,8 @@ def _version(value: str | None):
     help={
         "version": "SemVer version to build (default: the VERSION file)",
         "image": IMAGE_HELP,
-        "base": "Debian base: auto (pull debian:bookworm-slim, else debootstrap), pull, bootstrap, or an image ref",
+        "base": "Debian base: auto (pull debian:bookworm-slim, else debootstrap), pull, "
+        "bootstrap, or an image reference",
     },
 )
 def build(
@@ -41,6 +50,7 @@ def build(
         "registry": "registry address (default: localhost:5001, or ghcr.io/OWNER)",
         "image": IMAGE_HELP,
         "force": "overwrite a version tag that already holds different content",
+        "username": USERNAME_HELP,
     },
 )
 def push(
@@ -49,12 +59,38 @@ def push(
     registry: str | None = None,
     image: list[str] | None = None,
     force: bool = False,
+    username: str | None = None,
 ) -> None:
     """Push the built images' tags to the registry and print each image's digest."""
-    target = common.registry(c, registry)
+    target = Registry(registry or common.conf(c).registry, username=username)
     v = _version(version)
     print(f"nbship: pushing {v} to {target.address}")
     pushing.push(target, v, image or None, force=force)
+
+
+@task(
+    positional=["version"],
+    help={
+        "version": "the version to promote (X.Y.Z, already pushed)",
+        "to": "the environment tag to move: " + " or ".join(promoting.ENVIRONMENTS),
+        "registry": "registry address (default: localhost:5001, or ghcr.io/OWNER)",
+        "username": USERNAME_HELP,
+    },
+)
+def promote(
+    c: Context,
+    version: str,
+    to: str | None = None,
+    registry: str | None = None,
+    username: str | None = None,
+) -> None:
+    """Point the staging or prod tag at a version's exact digests (no build, pull or push)."""
+    if to is None:
+        raise NbshipError("say where to promote: --to " + " or --to ".join(promoting.ENVIRONMENTS))
+    target = Registry(registry or common.conf(c).registry, username=username)
+    v = versions.parse(version)
+    print(f"nbship: promoting {v} to {to} in {target.address}")
+    promoting.promote(target, v, to)
 
 
 @task(
@@ -90,7 +126,8 @@ def releases(c: Context) -> None:
     for entry in entries:
         mark = "*" if current and entry.id == current.id else " "
         print(
-            f"{mark} #{entry.id:<3} {entry.version:<16} {entry.action:<8} {entry.status:<9} {entry.deployed_at} {entry.note}"
+            f"{mark} #{entry.id:<3} {entry.version:<16} {entry.action:<8} {entry.status:<9} "
+            f"{entry.deployed_at} {entry.note}"
         )
 
 
@@ -100,5 +137,6 @@ def _print_running(target: deploying.Stack) -> None:
         print(f"nbship: warning: the gateway at {target.gateway_url} does not answer /version")
         return
     print(
-        f"nbship: gateway {target.gateway_url} runs version {info.get('version')} (git {info.get('git_sha')})"
+        f"nbship: gateway {target.gateway_url} runs version {info.get('version')} "
+        f"(git {info.get('git_sha')})"
     )
