@@ -108,7 +108,8 @@ def test_same_commit_built_twice_has_the_same_files_and_packages(pipeline: Any) 
         subprocess.run(
             [
                 "docker", "build", "--no-cache", "--quiet", "--tag", tag,
-                "--build-arg", f"PYTHON_BUILD={PYTHON_BUILD}", "--build-arg", f"PYTHON_RUNTIME={PYTHON_RUNTIME}",
+                "--build-arg", f"PYTHON_BUILD={PYTHON_BUILD}",
+                "--build-arg", f"PYTHON_RUNTIME={PYTHON_RUNTIME}",
                 "--file", str(gateway.dockerfile), str(ROOT),
             ],
             check=True, capture_output=True,
