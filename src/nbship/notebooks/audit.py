@@ -12,8 +12,11 @@ from __future__ import annotations
 import ast
 import copy
 import importlib.metadata
+import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -499,6 +502,7 @@ def _dynamic_checks(
 def execute_notebook(nb: NotebookNode, path: Path, timeout: int = DEFAULT_TIMEOUT) -> _Run:
     """Run a copy of ``nb`` top to bottom in a fresh python3 kernel, in the notebook's folder."""
     # Imported here so that static audits do not pay for importing the Jupyter client stack.
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -507,8 +511,13 @@ def execute_notebook(nb: NotebookNode, path: Path, timeout: int = DEFAULT_TIMEOU
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+    # IPC sockets in a private temporary folder: no TCP ports opened on the machine (and no
+    # "running over TCP without encryption" warning on every run).
+    ipc_dir = tempfile.mkdtemp(prefix="nbship-kernel-")
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, "k"))
     client = NotebookClient(
         work,
+        km=manager,
         timeout=timeout,
         kernel_name="python3",
         allow_errors=False,
@@ -530,6 +539,8 @@ def execute_notebook(nb: NotebookNode, path: Path, timeout: int = DEFAULT_TIMEOU
             message = f"could not start a python3 kernel: {type(exc).__name__}: {exc}"
             return _Run({}, Finding("kernel", message, "error"), started=False)
         error = _run_error(work, current, "error", f"{type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
     outputs = {
         index: normalise_outputs(work.cells[index].get("outputs", []))
         for index in current
