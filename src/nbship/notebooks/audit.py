@@ -502,9 +502,9 @@ def _dynamic_checks(
 def execute_notebook(nb: NotebookNode, path: Path, timeout: int = DEFAULT_TIMEOUT) -> _Run:
     """Run a copy of ``nb`` top to bottom in a fresh python3 kernel, in the notebook's folder."""
     # Imported here so that static audits do not pay for importing the Jupyter client stack.
-    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from traitlets.config import Config
 
     work = copy.deepcopy(nb)
     for cell in work.cells:
@@ -514,10 +514,10 @@ def execute_notebook(nb: NotebookNode, path: Path, timeout: int = DEFAULT_TIMEOU
     # IPC sockets in a private temporary folder: no TCP ports opened on the machine (and no
     # "running over TCP without encryption" warning on every run).
     ipc_dir = tempfile.mkdtemp(prefix="nbship-kernel-")
-    manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, "k"))
+    transport = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")}})
     client = NotebookClient(
         work,
-        km=manager,
+        config=transport,
         timeout=timeout,
         kernel_name="python3",
         allow_errors=False,
