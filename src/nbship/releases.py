@@ -95,8 +95,7 @@ class Ledger:
                 return entry
         known = sorted({entry.version for entry in self.entries() if entry.status == "succeeded"})
         raise NbshipError(
-            f"version {version} was never deployed to this stack; "
-            f"deployed: {', '.join(known)}"
+            f"version {version} was never deployed to this stack; deployed: {', '.join(known)}"
         )
 
     def record(self, version: str, images: dict[str, str], **fields: str) -> Release:

@@ -27,9 +27,9 @@ def show(c: Context) -> None:
     help={
         "part": "major, minor, patch or prerelease (e.g. 1.2.3 -> 1.3.0 for minor)",
         "set": "set this exact SemVer version instead of bumping",
-    }
+    },
 )
-def bump(c: Context, part: str | None = None, set: str | None = None) -> None:  # noqa: A002 - the flag is --set
+def bump(c: Context, part: str | None = None, set: str | None = None) -> None:
     """Bump the version (major|minor|patch|prerelease) or --set one; refuses non-SemVer."""
     current = versions.current()
     if set is not None:
@@ -37,7 +37,9 @@ def bump(c: Context, part: str | None = None, set: str | None = None) -> None:  
     elif part in PARTS:
         new = getattr(current, f"bump_{part}")()
     else:
-        raise NbshipError(f"say what to bump: one of {', '.join(PARTS)} (got {part!r}), or --set X.Y.Z")
+        raise NbshipError(
+            f"say what to bump: one of {', '.join(PARTS)} (got {part!r}), or --set X.Y.Z"
+        )
     atomic_write(VERSION_FILE, f"{new}\n")
     print(f"{current} -> {new}")
 
