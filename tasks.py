@@ -13,6 +13,7 @@ ns = Collection(
     project.lock,
     release.build,
     release.push,
+    release.promote,
     release.deploy,
     release.rollback,
     release.releases,

@@ -1,4 +1,4 @@
-"""Pushing built images to a registry, with immutable version tags."""
+"""Pushing built images to a registry, with immutable version tags, logging in first if needed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import semver
 from nbship import docker
 from nbship.errors import NbshipError
 from nbship.images import by_name
-from nbship.registry import Registry
+from nbship.registry import Registry, missing_credentials_hint
 from nbship.version import docker_tag, tags_for
 
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -29,7 +29,7 @@ def push(
             raise NbshipError(
                 f"{image.ref(tag)} does not exist locally: run `invoke build --version {version}`"
             )
-    registry.ping()
+    login(registry)
     digests: dict[str, str] = {}
     for image in images:
         local = image.ref(tag)
@@ -62,3 +62,27 @@ def push(
         digests[image.name] = digest
         print(f"  {image.name}: {remote}:{tag} {digest}", flush=True)
     return digests
+
+
+def login(registry: Registry) -> None:
+    """Log the Docker engine in to REGISTRY when it requires a login; check the API answers.
+
+    The credentials are checked over the HTTP API first (one clear line when refused), then
+    handed to `docker login --password-stdin`: never on a command line, never printed. Docker
+    keeps the login (in ~/.docker/config.json, or $DOCKER_CONFIG) as a manual login would.
+    """
+    if not registry.requires_login():
+        registry.ping()
+        return
+    credentials = registry.credentials()
+    if credentials is None:
+        raise NbshipError(
+            f"the registry at {registry.host} requires a login: {missing_credentials_hint()}"
+        )
+    registry.ping()  # wrong credentials stop here, in one line, before docker sees them
+    docker.run(
+        ["docker", "login", "--username", credentials.username, "--password-stdin", registry.host],
+        capture=True,
+        input=credentials.password,
+    )
+    print(f"nbship: logged in to {registry.host} as {credentials.username} ({credentials.source})")

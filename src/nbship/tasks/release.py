@@ -85,8 +85,11 @@ def promote(
     username: str | None = None,
 ) -> None:
     """Point the staging or prod tag at a version's exact digests (no build, pull or push)."""
+    usage = "invoke promote X.Y.Z --to " + "|".join(promoting.ENVIRONMENTS)
+    if version.startswith("-"):  # `invoke promote --help` fills the positional: help is elsewhere
+        raise NbshipError(f"usage: {usage} (flags: `invoke --help promote`)")
     if to is None:
-        raise NbshipError("say where to promote: --to " + " or --to ".join(promoting.ENVIRONMENTS))
+        raise NbshipError(f"say where to promote: {usage}")
     target = Registry(registry or common.conf(c).registry, username=username)
     v = versions.parse(version)
     print(f"nbship: promoting {v} to {to} in {target.address}")
