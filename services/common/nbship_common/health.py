@@ -66,5 +66,11 @@ def version() -> Response:
     """Which build is running."""
     settings: CommonSettings = current_app.extensions[_SETTINGS]
     return jsonify(
-        {"service": settings.service, "version": settings.version, "git_sha": settings.git_sha}
+        {
+            "service": settings.service,
+            "version": settings.version,
+            "git_sha": settings.git_sha,
+            "lock_sha256": settings.lock_sha256,
+            "notebook_cells_sha256": settings.notebook_cells_sha256,
+        }
     )

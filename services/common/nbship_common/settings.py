@@ -37,6 +37,10 @@ class CommonSettings:
     log_level: str
     port: int
     threads: int = DEFAULT_THREADS
+    # Provenance baked in at build time: hashes of the lock file and of the exported notebook
+    # cells behind this image (the same values as its io.nbship.* labels).
+    lock_sha256: str = UNKNOWN
+    notebook_cells_sha256: str = UNKNOWN
 
     @property
     def development(self) -> bool:
@@ -118,6 +122,8 @@ def read_common(env: Env, *, service: str, default_port: int) -> CommonSettings:
         env=env.choice("NBSHIP_ENV", "production", ENVIRONMENTS),
         version=env.optional("NBSHIP_VERSION", UNKNOWN),
         git_sha=env.optional("NBSHIP_GIT_SHA", UNKNOWN),
+        lock_sha256=env.optional("NBSHIP_LOCK_SHA256", UNKNOWN),
+        notebook_cells_sha256=env.optional("NBSHIP_CELLS_SHA256", UNKNOWN),
         log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         port=env.integer("PORT", default_port, minimum=1, maximum=65535),
         threads=threads_from_env(env),

@@ -39,4 +39,10 @@ def test_trailing_slash_is_served_without_redirect(app: Flask) -> None:
 
 def test_version_reports_service_version_and_sha(app: Flask) -> None:
     response = app.test_client().get("/version")
-    assert response.get_json() == {"service": "demo", "version": "1.2.3", "git_sha": "abc123"}
+    assert response.get_json() == {
+        "service": "demo",
+        "version": "1.2.3",
+        "git_sha": "abc123",
+        "lock_sha256": "unknown",
+        "notebook_cells_sha256": "unknown",
+    }
