@@ -11,6 +11,7 @@ ns = Collection(
     project.demo,
     project.test,
     project.lock,
+    project.lint,
     release.build,
     release.push,
     release.promote,

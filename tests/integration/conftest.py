@@ -78,8 +78,9 @@ class Pipeline:
             text=True,
         )
         if check and result.returncode != 0:
+            command = " ".join(args)
             pytest.fail(
-                f"invoke {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+                f"invoke {command} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
             )
         return result
 
@@ -117,9 +118,9 @@ class RunningStack:
                 "ps", "--format", "{{.Service}} {{.Health}}", *services, check=False
             )
             rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
-            if rows and all(len(row) == 2 and row[1] == "healthy" for row in rows):
-                if not services or {row[0] for row in rows} >= set(services):
-                    return
+            healthy = rows and all(len(row) == 2 and row[1] == "healthy" for row in rows)
+            if healthy and (not services or {row[0] for row in rows} >= set(services)):
+                return
             if time.monotonic() > deadline:
                 pytest.fail(f"services not healthy after {timeout}s: {rows}")
             time.sleep(1)

@@ -1,4 +1,4 @@
-"""The pipeline end to end through its CLI: build, push, deploy by digest, roll back, fail safely."""
+"""The pipeline end to end through its CLI: build, push, deploy by digest, roll back, fail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import requests
 
 from nbship.images import IMAGES
 from nbship.registry import Registry
-
 
 pytestmark = pytest.mark.integration
 

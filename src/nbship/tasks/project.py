@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -31,9 +32,7 @@ def demo(c: Context, version: str | None = None) -> None:
     for number, (title, step) in enumerate(steps, 1):
         print(f"\n== [{number}/{len(steps)}] {title}", flush=True)
         step()
-    print(
-        f"\nnbship: done. Try: curl -s http://127.0.0.1:{common.conf(c).gateway_port}/api/movies"
-    )
+    print(f"\nnbship: done. Try: curl -s http://127.0.0.1:{common.conf(c).gateway_port}/api/movies")
 
 
 @task(
@@ -80,3 +79,19 @@ def lock(c: Context) -> None:
             cwd=ROOT,
             check=True,
         )
+
+
+@task
+def lint(c: Context) -> None:
+    """Check style and types: ruff check, ruff format --check, mypy on src."""
+    bin_dir = Path(sys.executable).parent
+    checks = [
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "mypy"), "src"],
+    ]
+    failed = [
+        " ".join([Path(cmd[0]).name, *cmd[1:]]) for cmd in checks if subprocess.call(cmd, cwd=ROOT)
+    ]
+    if failed:
+        raise Exit(f"nbship: lint failed: {'; '.join(failed)}", code=1)
