@@ -143,6 +143,20 @@ class RunningStack:
         return response.json()
 
 
+def remove_compose_project(project: str) -> None:
+    """Last-resort cleanup: remove every container, volume and network of a compose project."""
+    label = f"label=com.docker.compose.project={project}"
+    for kind, listing in (
+        ("container", ["docker", "ps", "-aq", "--filter", label]),
+        ("volume", ["docker", "volume", "ls", "-q", "--filter", label]),
+        ("network", ["docker", "network", "ls", "-q", "--filter", label]),
+    ):
+        ids = subprocess.run(listing, capture_output=True, text=True).stdout.split()
+        if ids:
+            remove = ["docker", "rm", "-f"] if kind == "container" else ["docker", kind, "rm"]
+            subprocess.run([*remove, *ids], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A private registry with V1 and V2 built and pushed: what every deploy test starts from."""
@@ -156,6 +170,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         yield line
     finally:
         line.invoke("registry.down", "--remove-data", check=False)
+        remove_compose_project(f"{line.project}-registry")
 
 
 @pytest.fixture(scope="session")
@@ -167,3 +182,4 @@ def stack(pipeline: Pipeline) -> Iterator[RunningStack]:
         yield running
     finally:
         running.compose("down", "--volumes", "--remove-orphans", check=False)
+        remove_compose_project(pipeline.project)
