@@ -31,7 +31,6 @@ class Image:
 
     name: str
     folder: Path
-    title: str
 
     @property
     def dockerfile(self) -> Path:
@@ -51,11 +50,11 @@ class Image:
 
 
 IMAGES: tuple[Image, ...] = (
-    Image("api-gateway-app", SERVICES / "api-gateway", "nbship API gateway"),
-    Image("inventory-app", SERVICES / "inventory", "nbship inventory service"),
-    Image("billing-app", SERVICES / "billing", "nbship billing consumer"),
-    Image("postgres", DEPLOY / "images" / "postgres", "PostgreSQL 15 on Debian bookworm"),
-    Image("rabbitmq", DEPLOY / "images" / "rabbitmq", "RabbitMQ on Debian bookworm"),
+    Image("api-gateway-app", SERVICES / "api-gateway"),
+    Image("inventory-app", SERVICES / "inventory"),
+    Image("billing-app", SERVICES / "billing"),
+    Image("postgres", DEPLOY / "images" / "postgres"),
+    Image("rabbitmq", DEPLOY / "images" / "rabbitmq"),
 )
 
 
@@ -125,10 +124,11 @@ def provenance(image: Image) -> dict[str, str]:
             for module in build_modules(ROOT, target):
                 cells.update(module.text.encode())
                 sources.append(f"{target.notebook.name}:{','.join(module.cell_ids)}")
+    # Build args; the Dockerfile turns them into io.nbship.* labels and /version's answer.
     return {
-        f"{LABEL_PREFIX}.lock.sha256": hashlib.sha256(image.lock.read_bytes()).hexdigest(),
-        f"{LABEL_PREFIX}.notebook-cells.sha256": cells.hexdigest(),
-        f"{LABEL_PREFIX}.notebook-cells": " ".join(sorted(sources)),
+        "NBSHIP_LOCK_SHA256": hashlib.sha256(image.lock.read_bytes()).hexdigest(),
+        "NBSHIP_CELLS_SHA256": cells.hexdigest(),
+        "NBSHIP_CELLS": " ".join(sorted(sources)),
     }
 
 
@@ -146,11 +146,14 @@ def build(
     print(f"nbship: building {len(images)} image(s) at {version} (git {sha}) on {base_ref}")
     if any(image.lock for image in images):
         ensure_python_bases(base_ref)
-    labels = {
-        "org.opencontainers.image.version": str(version),
-        "org.opencontainers.image.revision": git_sha(short=False),
-        "org.opencontainers.image.created": git_commit_time(),
-        "org.opencontainers.image.source": SOURCE_URL,
+    # Labels are set from these build args by one LABEL instruction in each Dockerfile: the
+    # legacy builder would commit one layer per --label flag, after the code, on every rebuild.
+    stamp = {
+        "NBSHIP_VERSION": str(version),
+        "NBSHIP_GIT_SHA": sha,
+        "NBSHIP_REVISION": git_sha(short=False),
+        "NBSHIP_CREATED": git_commit_time(),
+        "NBSHIP_SOURCE": SOURCE_URL,
     }
     built: dict[str, list[str]] = {}
     for index, image in enumerate(images, 1):
@@ -161,21 +164,10 @@ def build(
             "--build-arg", f"BASE_IMAGE={base_ref}",
             "--build-arg", f"PYTHON_RUNTIME={PYTHON_RUNTIME}",
             "--build-arg", f"PYTHON_BUILD={PYTHON_BUILD}",
-            "--build-arg", f"NBSHIP_VERSION={version}",
-            "--build-arg", f"NBSHIP_GIT_SHA={sha}",
-            "--label", f"org.opencontainers.image.title={image.title}",
         ]  # fmt: skip
-        for key, value in labels.items():
-            args += ["--label", f"{key}={value}"]
         made_from = provenance(image)
-        for key, value in made_from.items():
-            args += ["--label", f"{key}={value}"]
-        if made_from:
-            args += [
-                "--build-arg", f"NBSHIP_LOCK_SHA256={made_from[f'{LABEL_PREFIX}.lock.sha256']}",
-                "--build-arg",
-                f"NBSHIP_CELLS_SHA256={made_from[f'{LABEL_PREFIX}.notebook-cells.sha256']}",
-            ]  # fmt: skip
+        for key, value in {**stamp, **made_from}.items():
+            args += ["--build-arg", f"{key}={value}"]
         refs = [image.ref(tag) for tag in tags]
         for ref in refs:
             args += ["--tag", ref]
