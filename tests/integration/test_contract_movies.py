@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -284,12 +285,20 @@ def test_request_id_is_echoed_and_reaches_inventory(stack: Any) -> None:
     assert response.status_code == 200
     assert response.headers["X-Request-ID"] == request_id
 
-    def inventory_logged_it() -> bool:
-        out = stack.compose("logs", "--no-color", "inventory-app").stdout
+    def inventory_request_line() -> dict[str, Any] | None:
+        out = stack.compose("logs", "--no-color", "--no-log-prefix", "inventory-app").stdout
         text = out.decode() if isinstance(out, bytes) else str(out)
-        return request_id in text
+        for line in text.splitlines():
+            if request_id in line:
+                entry: dict[str, Any] = json.loads(line)
+                if entry.get("message") == "request":
+                    return entry
+        return None
 
-    eventually(inventory_logged_it, timeout=15, what="the request id in inventory's logs")
+    # Inventory's own JSON request line carries the id the gateway was given.
+    entry = eventually(inventory_request_line, timeout=15, what="the id in inventory's logs")
+    assert entry["service"] == "inventory"
+    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/api/movies", 200)
 
 
 def test_request_id_is_generated_when_absent(stack: Any) -> None:

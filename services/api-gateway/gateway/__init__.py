@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from gateway import billing, movies, publisher, upstream
+from gateway import billing, movies, openapi, publisher, upstream
 from gateway.settings import GatewaySettings
 from nbship_common.app import create_base_app
 
@@ -19,4 +19,5 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     publisher.init_app(app, settings.rabbitmq_url, settings.billing_queue)
     app.register_blueprint(movies.bp)
     app.register_blueprint(billing.bp)
+    openapi.init_app(app)
     return app

@@ -14,7 +14,10 @@ from nbship_common.logging import REQUEST_ID_HEADER, current_request_id
 
 log = logging.getLogger(__name__)
 
-METHODS = ["GET", "POST", "PUT", "DELETE"]
+# The methods inventory serves on each path; anything else is the gateway's own 405, so the
+# published OpenAPI document and the routes can be compared one to one.
+COLLECTION_METHODS = ["GET", "POST", "DELETE"]
+ITEM_METHODS = ["GET", "PUT", "DELETE"]
 # Request headers inventory needs; hop-by-hop and client headers stay at the gateway.
 _FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept")
 # Response headers that belong to the answer itself.
@@ -23,8 +26,8 @@ _FORWARDED_RESPONSE_HEADERS = ("Allow", "Location")
 bp = Blueprint("movies", __name__)
 
 
-@bp.route("/api/movies", methods=METHODS)
-@bp.route("/api/movies/<movie_id>", methods=METHODS)
+@bp.route("/api/movies", methods=COLLECTION_METHODS)
+@bp.route("/api/movies/<movie_id>", methods=ITEM_METHODS)
 def proxy(movie_id: str | None = None) -> Response:
     """Forward the request to inventory and answer with what it answered."""
     path = "/api/movies" if movie_id is None else f"/api/movies/{quote(movie_id, safe='')}"

@@ -22,7 +22,8 @@ def create_base_app(
 ) -> Flask:
     """A Flask app with logging, JSON errors and /healthz, /readyz, /version wired in."""
     configure_logging(settings.service, settings.log_level, log_file)
-    app = Flask(import_name)
+    # JSON APIs serve no files: without this Flask adds an undocumented /static/<filename>.
+    app = Flask(import_name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     if config:
         app.config.update(config)

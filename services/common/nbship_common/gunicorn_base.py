@@ -21,7 +21,13 @@ def bind_address(default_port: int) -> str:
 
 
 def workers_from_env(default: int = 2) -> int:
-    """Worker processes, from WEB_CONCURRENCY (the usual knob) or `default`."""
+    """Worker processes, from WEB_CONCURRENCY (the usual knob) or `default`.
+
+    Two by default: while one worker is being replaced (crashed, or killed after `timeout`) the
+    other keeps serving, and on the small hosts the stack targets (2 cores, shared with the
+    databases and the broker) more processes would only compete for CPU; `threads` supplies the
+    concurrency. Raise WEB_CONCURRENCY on a host with cores to spare.
+    """
     return _env.integer("WEB_CONCURRENCY", default, minimum=1, maximum=64)
 
 

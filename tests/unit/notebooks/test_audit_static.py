@@ -213,18 +213,15 @@ def test_reports_render_as_table_json_and_self_contained_html(tmp_path: Path) ->
     assert "<script" not in page and "not a Jupyter notebook" in page
 
 
-def test_static_audit_is_fast(tmp_path: Path) -> None:
-    """Issue 4 budget: 200 notebooks in under 2 seconds on one core (here with slack for CI)."""
-    import time
-
+def test_static_audit_handles_a_folder_of_200_notebooks(tmp_path: Path) -> None:
+    """A folder is audited notebook by notebook (its speed is measured by `invoke bench.audit`)."""
     cells = [code(f"v{i} = v{i - 1} + 1" if i else "v0 = 0", i + 1) for i in range(20)]
     source = write_notebook(tmp_path / "nb" / "n000.ipynb", cells)
     for index in range(1, 200):
         (tmp_path / "nb" / f"n{index:03}.ipynb").write_bytes(source.read_bytes())
-    started = time.perf_counter()
     report = audit([tmp_path / "nb"], root=tmp_path, execute=False)
     assert len(report.notebooks) == 200
-    assert time.perf_counter() - started < 4
+    assert all(not nb.findings for nb in report.notebooks)
 
 
 def test_exported_imports_must_be_in_the_service_lock(project: Path) -> None:
