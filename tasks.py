@@ -23,4 +23,5 @@ ns.add_collection(image.ns)
 ns.add_collection(nb.ns)
 ns.add_collection(registry.ns)
 ns.add_collection(version.ns)
-ns.configure({"nbship": _common.DEFAULTS})
+# Sub-collections' defaults are merged here too, so root tasks (demo) that call them see them.
+ns.configure({"nbship": _common.DEFAULTS, **nb.ns.configuration()})
