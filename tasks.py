@@ -5,7 +5,7 @@ This file only assembles the collections; the logic lives in the nbship package 
 
 from invoke.collection import Collection
 
-from nbship.tasks import _common, image, nb, project, registry, release, version
+from nbship.tasks import _common, bench, image, nb, project, registry, release, version
 
 ns = Collection(
     project.demo,
@@ -19,6 +19,7 @@ ns = Collection(
     release.rollback,
     release.releases,
 )
+ns.add_collection(bench.ns)
 ns.add_collection(image.ns)
 ns.add_collection(nb.ns)
 ns.add_collection(registry.ns)
