@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -311,8 +312,17 @@ def test_gateway_health_endpoints(stack: Any) -> None:
     assert requests.get(f"{base}/healthz", timeout=TIMEOUT).json() == {"status": "ok"}
     assert requests.get(f"{base}/readyz", timeout=TIMEOUT).status_code == 200
     version = requests.get(f"{base}/version", timeout=TIMEOUT).json()
-    assert set(version) == {"service", "version", "git_sha"}
+    assert set(version) == {
+        "service",
+        "version",
+        "git_sha",
+        "lock_sha256",
+        "notebook_cells_sha256",
+    }
     assert version["service"] == "api-gateway"
+    # The provenance baked in by `invoke build` (also the image's io.nbship.* labels).
+    assert re.fullmatch(r"[0-9a-f]{64}", version["lock_sha256"])
+    assert re.fullmatch(r"[0-9a-f]{64}", version["notebook_cells_sha256"])
 
 
 # --- inventory down ----------------------------------------------------------------------------
