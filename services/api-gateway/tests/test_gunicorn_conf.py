@@ -14,8 +14,10 @@ def test_config_values_pass_gunicorn_validation(monkeypatch: pytest.MonkeyPatch)
 
     conf = importlib.reload(conf)
     cfg = Config()
-    for name in conf.__all__:
-        cfg.set(name, getattr(conf, name))
+    # As gunicorn reads a python: config: every module attribute that names a setting.
+    for name, value in vars(conf).items():
+        if name in cfg.settings:
+            cfg.set(name, value)
     assert cfg.bind == ["0.0.0.0:3123"]
     assert cfg.worker_class_str == "gthread"
     assert cfg.accesslog is None

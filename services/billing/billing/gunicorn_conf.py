@@ -5,38 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from billing.consumer import consumer_of
-from nbship_common.gunicorn_base import (
-    accesslog,
-    bind_address,
-    control_socket_disable,
-    errorlog,
-    graceful_timeout,
-    keepalive,
-    logconfig_dict,
-    loglevel,
-    threads,
-    timeout,
-    worker_class,
-    worker_tmp_dir,
-)
-
-__all__ = [
-    "accesslog",
-    "bind",
-    "control_socket_disable",
-    "errorlog",
-    "graceful_timeout",
-    "keepalive",
-    "logconfig_dict",
-    "loglevel",
-    "post_worker_init",
-    "threads",
-    "timeout",
-    "worker_class",
-    "worker_exit",
-    "worker_tmp_dir",
-    "workers",
-]
+from nbship_common.gunicorn_base import *  # noqa: F403 - the shared settings
+from nbship_common.gunicorn_base import bind_address
 
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter

@@ -13,6 +13,22 @@ from nbship_common.settings import LOG_LEVELS, Env, threads_from_env
 
 _env = Env()
 
+# The gunicorn settings every service shares; each <pkg>/gunicorn_conf.py star-imports exactly
+# these and adds its own bind and workers (gunicorn reads settings as module attributes).
+__all__ = [
+    "accesslog",
+    "control_socket_disable",
+    "errorlog",
+    "graceful_timeout",
+    "keepalive",
+    "logconfig_dict",
+    "loglevel",
+    "threads",
+    "timeout",
+    "worker_class",
+    "worker_tmp_dir",
+]
+
 
 def bind_address(default_port: int) -> str:
     """Listen on every interface of the container, on PORT."""
