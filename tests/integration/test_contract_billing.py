@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
+from polling import eventually
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 30
 STORE_TIMEOUT = 30
-T = TypeVar("T")
 VALID = {"user_id": "3", "number_of_items": "5", "total_amount": "180"}
 
 # Run inside billing-app (it has pika, nbship_common and RABBITMQ_URL): publish each argv item,
@@ -39,18 +37,6 @@ for item in json.loads(sys.argv[1]):
     channel.basic_publish("", queue, body, properties, mandatory=True)
 connection.close()
 """
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float = 30, what: str = "") -> T:
-    """The first truthy result of `probe`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or probe}")
-        time.sleep(0.5)
 
 
 def post_order(stack: Any, payload: object = None, **kwargs: Any) -> requests.Response:

@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
+from polling import eventually
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 15
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float = 30, what: str = "") -> T:
-    """The first truthy result of `probe`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or probe}")
-        time.sleep(0.5)
 
 
 def token() -> str:

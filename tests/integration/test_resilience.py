@@ -10,36 +10,22 @@ import contextlib
 import json
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
+from polling import eventually
 
 from nbship.errors import NbshipError
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 30
-T = TypeVar("T")
 VALID = {"user_id": "4", "number_of_items": "2", "total_amount": "19.90"}
 GATEWAY_LOG = "/var/log/gateway/gateway.log"
 # Message ids per SQL query: keeps the psql command line short whatever the test published.
 SQL_CHUNK = 200
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float = 30, what: str = "") -> T:
-    """The first truthy result of `probe`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or probe}")
-        time.sleep(0.5)
 
 
 def queue_order(stack: Any) -> str:
