@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from nbship.errors import NbshipError
+from nbship.files import atomic_write
 
 PLACEHOLDER = "change-me"
 
@@ -24,22 +23,6 @@ def parse(path: Path) -> dict[str, str]:
             raise NbshipError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
         values[key.strip()] = value.strip()
     return values
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write TEXT to PATH so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def ensure(env_file: Path, example: Path) -> dict[str, str]:

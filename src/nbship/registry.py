@@ -30,6 +30,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixe
 
 from nbship import base, docker, envfile
 from nbship.errors import NbshipError
+from nbship.files import atomic_write
 from nbship.paths import BUILD, REGISTRY_DIR, ROOT
 
 OFFICIAL_IMAGE = "registry:2"
@@ -526,9 +527,9 @@ class LocalRegistry:
             self.auth_path.mkdir(mode=0o700, parents=True, exist_ok=True)
             # World-readable: the Debian image's registry runs as a non-root user and reads it
             # through the bind mount; it holds only bcrypt hashes (the directory stays 0700).
-            envfile.atomic_write(self.htpasswd, line + "\n", mode=0o644)
+            atomic_write(self.htpasswd, line + "\n", mode=0o644)
             print(f"nbship: created a registry login in {_shown(self.credentials_file)}")
-        envfile.atomic_write(
+        atomic_write(
             self.credentials_file,
             "# Written by `invoke registry.up --auth`: the local registry's login. Not for git.\n"
             f"REGISTRY_ADDRESS={self.address}\n"

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nbship.envfile import atomic_write
 from nbship.errors import NbshipError
+from nbship.files import atomic_write
 
 FORMAT = 1
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbship.envfile import atomic_write
+from nbship.files import atomic_write
 from nbship.paths import ROOT
 
 RESULTS_DIR = ROOT / "bench" / "results"

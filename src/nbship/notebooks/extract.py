@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from nbship.files import atomic_write
 from nbship.notebooks.names import BUILTIN_NAMES, analyse, magic_line, to_python
 from nbship.notebooks.reading import NotebookError, cell_label, read_notebook
 
@@ -176,24 +177,6 @@ def format_source(root: Path, destination: Path, source: str) -> str:
             f"{destination}: ruff format failed: {completed.stderr.strip() or completed.stdout}"
         )
     return completed.stdout
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never a part."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def _header(notebook: Path, ids: tuple[str, ...]) -> str:

@@ -6,8 +6,8 @@ from invoke.collection import Collection
 from invoke.context import Context
 
 from nbship import version as versions
-from nbship.envfile import atomic_write
 from nbship.errors import NbshipError
+from nbship.files import atomic_write
 from nbship.paths import VERSION_FILE
 from nbship.tasks._common import task
 

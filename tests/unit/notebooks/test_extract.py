@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from nbformat import v4
 
+from nbship import files as files_module
 from nbship.notebooks import extract as extract_module
 from nbship.notebooks.extract import ExtractError, extract
 
@@ -170,7 +171,7 @@ def test_interrupted_write_leaves_old_file_and_no_temp_file(
     def crash(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(extract_module.os, "replace", crash)
+    monkeypatch.setattr(files_module.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         extract(project)
     assert "LIMIT = 1" in (project / MODULE).read_text()
