@@ -61,13 +61,36 @@ def ensure_debian_base(mode: str = "auto") -> str:
     return tag
 
 
-def _bootstrap(tag: str) -> None:
-    if shutil.which("debootstrap") is None:
+def _ensure_debootstrap() -> None:
+    """Install Debian's debootstrap package when it is missing and this is root on Debian.
+
+    The quick start promises a healthy stack from a machine that has Docker and Python only; on
+    such a machine without a registry, debootstrap is the one extra tool the base needs.
+    """
+    if shutil.which("debootstrap") is not None:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise NbshipError(
             f"{OFFICIAL} cannot be pulled and debootstrap is missing: apt-get install debootstrap"
         )
+    print("nbship: installing debootstrap from Debian's packages (to make the base offline)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+    ):
+        result = subprocess.run(args, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-2:]
+            raise NbshipError(
+                f"`{' '.join(args[:3])}` failed while installing debootstrap: {' | '.join(tail)}"
+            )
+
+
+def _bootstrap(tag: str) -> None:
     if os.geteuid() != 0:
         raise NbshipError("debootstrap needs root to build the Debian base: run as root (or sudo)")
+    _ensure_debootstrap()
     print(
         f"nbship: no registry reachable; bootstrapping Debian {SUITE} into {tag} (about a minute)"
     )
