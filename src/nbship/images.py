@@ -1,12 +1,15 @@
-"""The images nbship builds, and building them with SemVer tags and OCI labels."""
+"""The images nbship builds, and building them with SemVer tags, OCI labels and an SBOM inside."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import semver
@@ -69,18 +72,26 @@ def by_name(names: list[str] | None = None) -> list[Image]:
     return [known[name] for name in names]
 
 
-def _docker_build(args: list[str], log: Path, label: str) -> None:
-    """Run docker build, showing one line per step and keeping the full output in LOG."""
+def _docker_build(args: list[str], log: Path, label: str, dockerfile: str | None = None) -> None:
+    """Run docker build, showing one line per step and keeping the full output in LOG.
+
+    With DOCKERFILE, its text is given on stdin (ARGS then hold `--file -` and a context).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as sink:
         proc = subprocess.Popen(
             ["docker", "build", *args],
             cwd=ROOT,
+            stdin=None if dockerfile is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
+        if proc.stdin is not None:
+            # docker reads the whole Dockerfile before it prints anything: no deadlock.
+            proc.stdin.write(dockerfile or "")
+            proc.stdin.close()
         assert proc.stdout is not None
         for line in proc.stdout:
             sink.write(line)
@@ -106,6 +117,31 @@ def ensure_python_bases(base_ref: str) -> None:
             BUILD / "logs" / f"python-{target}.log",
             f"python-{target}",
         )  # fmt: skip
+
+
+def attach_sbom(image: Image, refs: list[str], document: Path, created: str) -> None:
+    """Copy IMAGE's SBOM into it, labelled with its path and sha256, and move REFS onto the result.
+
+    A second, tiny build FROM the image just built: its context is a temporary folder holding only
+    the SBOM, so nothing else can slip in, and its Dockerfile comes on stdin.
+    """
+    content = document.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(sbom.IMAGE_PATH).name
+        copy.write_bytes(content)
+        # Readable by the apps' non-root user; dated at the commit, so the layer is too.
+        copy.chmod(0o644)
+        moment = datetime.fromisoformat(created).timestamp()
+        os.utime(copy, (moment, moment))
+        args = ["--file", "-"]
+        for ref in refs:
+            args += ["--tag", ref]
+        _docker_build(
+            [*args, tmp],
+            BUILD / "logs" / f"{image.name}-sbom.log",
+            f"{image.name} sbom",
+            dockerfile=sbom.attach_dockerfile(refs[0], sbom.sha256(content)),
+        )
 
 
 def provenance(image: Image) -> dict[str, str]:
@@ -173,7 +209,8 @@ def build(
             args += ["--tag", ref]
         print(f"[{index}/{len(images)}] {image.name}", flush=True)
         _docker_build([*args, "."], BUILD / "logs" / f"{image.name}.log", image.name)
-        sbom.write(image, refs[0], version)
+        document = sbom.write(image, refs[0], version, stamp["NBSHIP_CREATED"])
+        attach_sbom(image, refs, document, stamp["NBSHIP_CREATED"])
         built[image.name] = refs
     print(f"nbship: tagged {', '.join(tags)}")
     return built
