@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke.collection import Collection
 from invoke.context import Context
 
 from nbship import docker, images
+from nbship import sbom as sboms
 from nbship import version as versions
-from nbship.sbom import SBOM_DIR
+from nbship.files import atomic_write
+from nbship.paths import ROOT
 from nbship.tasks._common import task
 
 
@@ -29,8 +33,31 @@ def inspect(c: Context, service: str | None = None, version: str | None = None) 
         print(f"{ref}  ({size / 1e6:.1f} MB)")
         for key, value in labels.items():
             print(f"  {key} = {value}")
-        sbom = SBOM_DIR / f"{name}-{v}.cdx.json"
-        print(f"  sbom: {sbom if sbom.exists() else 'not written (run invoke build)'}")
+        written = sboms.SBOM_DIR / f"{name}-{v}.cdx.json"
+        print(f"  sbom: {written if written.exists() else 'not written (run invoke build)'}")
 
 
-ns = Collection("image", inspect)
+@task(
+    positional=["service"],
+    help={
+        "service": "image name: " + ", ".join(i.name for i in images.IMAGES),
+        "version": "version whose image to read (default: the VERSION file)",
+        "output": "write the SBOM to this file instead of printing it",
+    },
+)
+def sbom(c: Context, service: str, version: str | None = None, output: str | None = None) -> None:
+    """Print an image's CycloneDX SBOM, read from inside the image and checked against its label."""
+    v = versions.parse(version) if version else versions.current()
+    (image,) = images.require_local(v, [service])
+    ref = image.ref(versions.docker_tag(v))
+    text = sboms.from_image(ref)
+    if output is None:
+        print(text, end="")
+        return
+    path = Path(output).resolve()
+    atomic_write(path, text)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"nbship: SBOM of {ref} written to {shown}")
+
+
+ns = Collection("image", inspect, sbom)
