@@ -7,12 +7,15 @@ import io
 import json
 import subprocess
 import tarfile
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nbship.images import IMAGES, LABEL_PREFIX, PYTHON_BUILD, PYTHON_RUNTIME
 from nbship.paths import ROOT
+from nbship.sbom import IMAGE_PATH as SBOM_PATH
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +81,113 @@ def test_app_image_runs_as_non_root_with_healthcheck_and_provenance(
     assert not [key for key in env if any(word in key for word in ("PASSWORD", "SECRET", "TOKEN"))]
 
 
-def test_every_image_has_an_sbom_listing_its_packages(pipeline: Any) -> None:
+def sbom_in_image(ref: str) -> tuple[tarfile.TarInfo, bytes] | None:
+    """The SBOM's tar entry (owner, mode) and bytes as `docker cp` copies them out of REF."""
+    cid = subprocess.run(
+        ["docker", "create", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        copied = subprocess.run(["docker", "cp", f"{cid}:{SBOM_PATH}", "-"], capture_output=True)
+    finally:
+        subprocess.run(["docker", "rm", cid], capture_output=True)
+    if copied.returncode != 0:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as tar:
+        member = tar.getmember(SBOM_PATH.rsplit("/", 1)[1])
+        handle = tar.extractfile(member)
+        assert handle is not None
+        return member, handle.read()
+
+
+def built_sbom(image: Any) -> bytes:
+    return (ROOT / "build" / "sbom" / f"{image.name}-{V1}.cdx.json").read_bytes()
+
+
+@pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)
+def test_every_image_carries_its_sbom_matching_its_label_and_the_build_output(
+    pipeline: Any, image: Any
+) -> None:
+    ref = image.ref(V1)
+    labels = inspect(ref)["Config"]["Labels"]
+    found = sbom_in_image(ref)
+    assert found is not None, f"{ref} has no {SBOM_PATH}"
+    member, content = found
+    # Root's file, readable by the image's own (non-root) user on a read-only root.
+    assert (member.uid, member.gid, member.mode & 0o777) == (0, 0, 0o644)
+    assert labels[f"{LABEL_PREFIX}.sbom"] == SBOM_PATH
+    assert labels[f"{LABEL_PREFIX}.sbom.sha256"] == hashlib.sha256(content).hexdigest()
+    assert content == built_sbom(image)
+    sbom = json.loads(content)
+    assert sbom["metadata"]["component"]["name"] == image.repository
+    assert sbom["metadata"]["timestamp"] == labels["org.opencontainers.image.created"]
+    assert uuid.UUID(sbom["serialNumber"].removeprefix("urn:uuid:")).version == 5
+    names = {component["name"] for component in sbom["components"]}
+    assert "libc6" in names
+    if image.lock:
+        assert "flask" in names
+    first_line = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--read-only", "--entrypoint", "/bin/sh",
+         ref, "-c", f'read -r line < {SBOM_PATH} && echo "$line"'],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert (first_line.returncode, first_line.stdout) == (0, "{\n"), first_line.stderr
+
+
+def test_sbom_attaching_adds_one_layer_and_keeps_how_the_image_runs(pipeline: Any) -> None:
+    """The attach build (FROM, COPY, LABEL) inherits the user, command and healthcheck."""
     for image in IMAGES:
-        sbom = json.loads((ROOT / "build" / "sbom" / f"{image.name}-{V1}.cdx.json").read_text())
-        purls = {component["purl"] for component in sbom["components"]}
-        assert any(purl.startswith("pkg:deb/debian/") for purl in purls), image.name
-        if image.lock:
-            assert any(purl.startswith("pkg:pypi/flask@") for purl in purls), image.name
+        attached = inspect(image.ref(V1))
+        layers = attached["RootFS"]["Layers"]
+        # The legacy builder keeps each step's image as the next one's parent: walk back past
+        # the LABEL and COPY steps to the image as its own Dockerfile built it.
+        before = attached
+        while before["Parent"] and before["RootFS"]["Layers"] == layers:
+            before = inspect(before["Parent"])
+        if before is attached:
+            pytest.skip("the builder keeps no parent images to compare with")
+        assert before["RootFS"]["Layers"] == layers[:-1], image.name
+        assert f"{LABEL_PREFIX}.sbom" not in before["Config"]["Labels"], image.name
+        for key in ("User", "Cmd", "Entrypoint", "Healthcheck", "Env", "WorkingDir", "Volumes"):
+            assert attached["Config"].get(key) == before["Config"].get(key), (image.name, key)
+
+
+def test_image_sbom_task_prints_the_sbom_checked_against_its_label(
+    pipeline: Any, tmp_path: Path
+) -> None:
+    for image in IMAGES:
+        printed = pipeline.invoke("image.sbom", image.name, "--version", V1)
+        assert printed.stdout.encode() == built_sbom(image), image.name
+    gateway = next(image for image in APPS if image.name == "api-gateway-app")
+    out = tmp_path / "gateway.cdx.json"
+    pipeline.invoke("image.sbom", gateway.name, "--version", V1, "--output", str(out))
+    assert out.read_bytes() == built_sbom(gateway)
+
+
+def test_image_sbom_task_refuses_an_sbom_that_does_not_match_its_label(
+    pipeline: Any, tmp_path: Path
+) -> None:
+    """A label that does not pin the file's bytes is one clear error naming the image."""
+    tampered_version = "0.0.1-sbom-tampered"
+    tampered = f"nbship/billing-app:{tampered_version}"
+    subprocess.run(
+        ["docker", "build", "--quiet", "--tag", tampered, "--file", "-", str(tmp_path)],
+        input=f'FROM nbship/billing-app:{V1}\nLABEL {LABEL_PREFIX}.sbom.sha256="{"0" * 64}"\n',
+        text=True, check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        result = pipeline.invoke(
+            "image.sbom", "billing-app", "--version", tampered_version, check=False
+        )
+    finally:
+        subprocess.run(["docker", "rmi", tampered], capture_output=True)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    billing = next(image for image in APPS if image.name == "billing-app")
+    actual = hashlib.sha256(built_sbom(billing)).hexdigest()
+    assert result.stderr.strip().splitlines() == [
+        f"nbship: error: {tampered}: the SBOM at {SBOM_PATH} has sha256 {actual[:12]}..., "
+        f"but its {LABEL_PREFIX}.sbom.sha256 label says {'0' * 12}..."
+    ]
 
 
 def test_stack_runs_apps_on_a_read_only_root(stack: Any) -> None:
