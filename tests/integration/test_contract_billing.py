@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from typing import Any
 
@@ -91,6 +92,28 @@ def restore(stack: Any, *services: str) -> None:
 
 def publish_from_billing_app(stack: Any, items: list[object]) -> None:
     stack.compose("exec", "-T", "billing-app", "python", "-c", PUBLISH_SCRIPT, json.dumps(items))
+
+
+def service_log(stack: Any, service: str, since_restart: bool = False) -> list[dict[str, Any]]:
+    """The JSON lines a service logged (of its current container start only, if asked)."""
+    args = ["logs", "--no-color", "--no-log-prefix"]
+    if since_restart:
+        container = str(stack.compose("ps", "-q", service).stdout).strip()
+        inspected = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.StartedAt}}", container],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        args += ["--since", inspected.stdout.strip()]
+    out = str(stack.compose(*args, service).stdout)
+    entries = []
+    for line in out.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
 
 
 def exit_code(stack: Any, service: str) -> int:
@@ -217,6 +240,38 @@ def test_invalid_messages_are_dropped_without_blocking_the_queue(stack: Any) -> 
         ],
     )
     wait_stored_once(stack, [after])
+
+
+def test_a_backlog_with_duplicates_and_poison_is_stored_exactly_once_in_batches(
+    stack: Any,
+) -> None:
+    message = {"user_id": 13, "number_of_items": 2, "total_amount": "4.50"}
+    already_stored = queue_order(stack)
+    wait_stored_once(stack, [already_stored])
+    unique = [str(uuid.uuid4()) for _ in range(300)]
+    items: list[object] = []
+    for index, message_id in enumerate(unique):
+        items.append({"message_id": message_id, **message})
+        if index % 10 == 0:
+            items.append({"message_id": unique[index // 2], **message})  # a copy, near or far
+        if index % 25 == 0:
+            items.append("not json")
+            items.append({"message_id": already_stored, **message})  # a redelivery
+    stack.compose("stop", "billing-app")
+    try:
+        # Queued while billing is away, so it meets a backlog larger than one batch.
+        publish_from_billing_app(stack, items)
+    finally:
+        stack.compose("start", "billing-app")
+        stack.wait_healthy("billing-app", timeout=180)
+    wait_stored_once(stack, [*unique, already_stored], timeout=60)
+    batches = [
+        entry
+        for entry in service_log(stack, "billing-app", since_restart=True)
+        if entry.get("message") == "orders stored"
+    ]
+    assert sum(entry["stored"] for entry in batches) == len(unique)
+    assert max(entry["stored"] for entry in batches) > 1, "the backlog was stored row by row"
 
 
 # --- outages -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import requests
 from polling import eventually
 
+from billing.consumer import BATCH_SIZE
 from nbship.errors import NbshipError
 
 pytestmark = pytest.mark.integration
@@ -28,9 +29,15 @@ GATEWAY_LOG = "/var/log/gateway/gateway.log"
 SQL_CHUNK = 200
 
 
-def queue_order(stack: Any) -> str:
+def queue_orders(stack: Any, count: int) -> list[str]:
+    """Post COUNT valid orders over one kept-alive connection; their message ids, in order."""
+    with requests.Session() as session:
+        return [queue_order(stack, session) for _ in range(count)]
+
+
+def queue_order(stack: Any, client: Any = requests) -> str:
     """Post a valid order; the message id the gateway confirmed it with."""
-    response = requests.post(f"{stack.gateway_url}/api/billing", json=VALID, timeout=TIMEOUT)
+    response = client.post(f"{stack.gateway_url}/api/billing", json=VALID, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     return str(response.json()["message_id"])
 
@@ -215,8 +222,9 @@ BLOCKER_SESSIONS = (
 def hold_order_row(stack: Any, message_id: str, seconds: int) -> threading.Thread:
     """Insert `message_id` in a transaction left open for `seconds`, then rolled back.
 
-    The consumer's insert of the same message id waits on that row's unique key, so the orders
-    before it are stored and the rest are in flight: a kill now is a kill mid-stream.
+    The consumer's insert of the batch holding the same message id waits on that row's unique
+    key, so the batches before it are stored and the rest are in flight: a kill now is a kill
+    mid-stream.
     """
     query = (
         f"/* {BLOCKER_TAG} */ BEGIN; INSERT INTO orders "
@@ -252,11 +260,13 @@ def consumer_waits_on_a_lock(stack: Any) -> bool:
 
 
 def test_orders_survive_the_consumer_being_killed_mid_stream(stack: Any) -> None:
-    total, held = 40, 15
+    # More than a batch before the held order, so at least one batch commits before the kill.
+    held = BATCH_SIZE + 50
+    total = held + 50
     blocker: threading.Thread | None = None
     stack.compose("stop", "billing-app")
     try:
-        message_ids = [queue_order(stack) for _ in range(total)]
+        message_ids = queue_orders(stack, total)
         blocker = hold_order_row(stack, message_ids[held], seconds=300)
         stack.compose("start", "billing-app")
         eventually(lambda: consumer_waits_on_a_lock(stack), timeout=120, what="the consumer")
@@ -269,6 +279,10 @@ def test_orders_survive_the_consumer_being_killed_mid_stream(stack: Any) -> None
         if blocker is not None and blocker.is_alive():
             release_order_row(stack)
         restore(stack, "billing-app")
-    # Killed mid-stream: the orders before the held one were stored, none after it.
-    assert [before_kill[m] for m in message_ids] == [1] * held + [0] * (total - held)
+    # Killed mid-stream: whole batches before the held order were stored (in queue order), the
+    # batch holding it and everything after it were not.
+    stored = [before_kill[m] for m in message_ids]
+    committed = stored.count(1)
+    assert stored == [1] * committed + [0] * (total - committed)
+    assert 0 < committed <= held
     wait_stored_once(stack, message_ids, timeout=120)

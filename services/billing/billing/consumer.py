@@ -1,8 +1,10 @@
 """The billing queue consumer: one lifecycle class, run on a background thread of the worker.
 
-connect (database first, then broker) -> declare the durable queue -> set prefetch -> consume;
-each message is stored (INSERT ... ON CONFLICT DO NOTHING) and acknowledged only after the
-commit, so a crash between the two redelivers a message that is then ignored as a duplicate.
+connect (database first, then broker) -> declare the durable queue -> set prefetch -> consume.
+Messages are stored in batches: whatever has arrived since the last commit, up to BATCH_SIZE,
+goes into one INSERT ... ON CONFLICT DO NOTHING transaction, and only after its commit are they
+acknowledged, with one multiple-ack. A crash between the two redelivers messages that are then
+ignored as duplicates. When idle a batch is a single message, so nothing waits to fill one.
 Messages that can never be stored are rejected without requeue and logged. Losing the broker or
 the database closes everything and reconnects after a capped exponential backoff.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from dataclasses import dataclass
 
 import pika
 from flask import Flask
@@ -21,7 +24,7 @@ from pika.spec import Basic, BasicProperties
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from billing.db import store_order
+from billing.db import store_orders
 from billing.settings import BillingSettings
 from nbship_common.broker import connection_parameters, declare_queue
 from nbship_common.database import ping
@@ -31,8 +34,11 @@ from nbship_common.orders import Order, OrderError, order_from_message
 
 log = logging.getLogger(__name__)
 
-# Enough messages in flight to keep the insert loop busy without hoarding the queue.
-PREFETCH = 50
+# Rows per transaction at most: large enough that a commit costs little per order, small enough
+# that a batch stays a few milliseconds of work.
+BATCH_SIZE = 200
+# Two batches in flight: the broker streams the next one while this one commits.
+PREFETCH = 2 * BATCH_SIZE
 INITIAL_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 # How often the consume loop looks up from the queue to notice a stop request.
@@ -70,6 +76,15 @@ def parse_message(body: bytes) -> tuple[uuid.UUID, Order]:
         raise InvalidMessage({"message_id": "must be a UUID"}) from None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the broker delivered it."""
+
+    tag: int
+    properties: BasicProperties
+    body: bytes
+
+
 class BillingConsumer:
     """Consumes the billing queue into the orders table until stopped."""
 
@@ -80,12 +95,14 @@ class BillingConsumer:
         queue: str,
         engine: Engine,
         prefetch: int = PREFETCH,
+        batch_size: int = BATCH_SIZE,
         max_backoff: float = MAX_BACKOFF_SECONDS,
     ) -> None:
         self._parameters = connection_parameters(rabbitmq_url, connection_name="billing-consumer")
         self._queue = queue
         self._engine = engine
         self._prefetch = prefetch
+        self._batch_size = batch_size
         self._max_backoff = max_backoff
         self._backoff = INITIAL_BACKOFF_SECONDS
         self._stopping = threading.Event()
@@ -108,7 +125,7 @@ class BillingConsumer:
         self._thread.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-        """Ask the consumer to finish its current message, hand back the rest, and disconnect."""
+        """Ask the consumer to finish its current batch, hand back the rest, and disconnect."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -149,19 +166,33 @@ class BillingConsumer:
             channel = connection.channel()
             declare_queue(channel, self._queue)
             channel.basic_qos(prefetch_count=self._prefetch)
+            arrived: list[Delivery] = []
+
+            def on_message(
+                _channel: BlockingChannel,
+                method: Basic.Deliver,
+                properties: BasicProperties,
+                body: bytes,
+            ) -> None:
+                arrived.append(Delivery(method.delivery_tag, properties, body))
+
+            consumer_tag = channel.basic_consume(self._queue, on_message_callback=on_message)
             self._consuming.set()
             self._backoff = INITIAL_BACKOFF_SECONDS
-            log.info("consuming", extra={"queue": self._queue, "prefetch": self._prefetch})
-            for method, properties, body in channel.consume(
-                self._queue, inactivity_timeout=POLL_SECONDS
-            ):
-                if self._stopping.is_set():
-                    break
-                if method is None or properties is None or body is None:
-                    continue
-                self._handle(channel, method, properties, body)
-            # Hands prefetched, unacknowledged messages back to the queue at once.
-            channel.cancel()
+            log.info(
+                "consuming",
+                extra={"queue": self._queue, "prefetch": self._prefetch, "batch": self._batch_size},
+            )
+            while not self._stopping.is_set():
+                # Returns as soon as messages have arrived (all that are buffered are handed to
+                # on_message), or after POLL_SECONDS to look at the stop flag.
+                connection.process_data_events(time_limit=POLL_SECONDS)
+                while arrived and not self._stopping.is_set():
+                    batch, arrived[:] = arrived[: self._batch_size], arrived[self._batch_size :]
+                    self._store(channel, batch)
+            # Messages that arrived but were not stored stay unacknowledged: cancelling and
+            # closing hands them back to the queue at once.
+            channel.basic_cancel(consumer_tag)
         finally:
             self._consuming.clear()
             if connection.is_open:
@@ -170,37 +201,67 @@ class BillingConsumer:
                 except AMQPError:
                     log.debug("closing the broker connection failed", exc_info=True)
 
-    def _handle(
-        self,
-        channel: BlockingChannel,
-        method: Basic.Deliver,
-        properties: BasicProperties,
-        body: bytes,
-    ) -> None:
-        context = {
-            "request_id": properties.correlation_id,
-            "amqp_message_id": properties.message_id,
-        }
+    def _store(self, channel: BlockingChannel, batch: list[Delivery]) -> None:
+        """Store a batch in one transaction, then acknowledge it with one multiple-ack."""
+        orders: list[tuple[Delivery, uuid.UUID, Order]] = []
+        for delivery in batch:
+            try:
+                message_id, order = parse_message(delivery.body)
+            except InvalidMessage as exc:
+                self._reject(channel, delivery, exc.details)
+                continue
+            orders.append((delivery, message_id, order))
         try:
-            message_id, order = parse_message(body)
-            inserted = store_order(self._engine, message_id, order)
-        except (InvalidMessage, DataError, IntegrityError) as exc:
-            # Redelivering it would fail the same way forever; there is no dead-letter queue,
-            # so the log line is the record of it.
-            details = exc.details if isinstance(exc, InvalidMessage) else describe(exc)[:500]
-            log.error(
-                "rejected a message that cannot be stored",
-                extra={**context, "details": details, "body": body[:500].decode(errors="replace")},
-            )
-            channel.basic_reject(method.delivery_tag, requeue=False)
-            return
-        # Any other database error propagates: the message stays unacknowledged and the broker
+            inserted = store_orders(self._engine, [(m, o) for _, m, o in orders])
+        except (DataError, IntegrityError):
+            # One row the database refuses (a value beyond its column) fails the whole batch:
+            # store them one by one, so that only that message is rejected.
+            inserted = set()
+            kept = []
+            for delivery, message_id, order in orders:
+                try:
+                    inserted |= store_orders(self._engine, [(message_id, order)])
+                except (DataError, IntegrityError) as exc:
+                    self._reject(channel, delivery, describe(exc)[:500])
+                    continue
+                kept.append((delivery, message_id, order))
+            orders = kept
+        # Any other database error propagates: the batch stays unacknowledged and the broker
         # redelivers it after the reconnect.
-        channel.basic_ack(method.delivery_tag)
+        if not orders:
+            return
+        channel.basic_ack(max(delivery.tag for delivery, _, _ in orders), multiple=True)
+        for delivery, message_id, order in orders:
+            log.debug(
+                "order stored" if message_id in inserted else "duplicate order ignored",
+                extra={
+                    "request_id": delivery.properties.correlation_id,
+                    "message_id": str(message_id),
+                    "user_id": order.user_id,
+                },
+            )
         log.info(
-            "order stored" if inserted else "duplicate order ignored",
-            extra={**context, "message_id": str(message_id), "user_id": order.user_id},
+            "orders stored",
+            extra={
+                "stored": len(inserted),
+                "duplicates": len({message_id for _, message_id, _ in orders}) - len(inserted),
+                "rejected": len(batch) - len(orders),
+            },
         )
+
+    def _reject(self, channel: BlockingChannel, delivery: Delivery, details: object) -> None:
+        # Redelivering it would fail the same way forever; there is no dead-letter queue, so
+        # the log line is the record of it.
+        log.error(
+            "rejected a message that cannot be stored",
+            extra={
+                "request_id": delivery.properties.correlation_id,
+                "amqp_message_id": delivery.properties.message_id,
+                "details": details,
+                "body": delivery.body[:500].decode(errors="replace"),
+            },
+        )
+        channel.basic_reject(delivery.tag, requeue=False)
 
 
 def init_app(app: Flask, settings: BillingSettings, engine: Engine) -> BillingConsumer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from flask import Flask
 from sqlalchemy import Engine
@@ -26,19 +27,31 @@ def init_app(app: Flask, settings: BillingSettings) -> Engine:
     return engine
 
 
-def store_order(engine: Engine, message_id: uuid.UUID, order: Order) -> bool:
-    """Insert the order once per message id; False when it was already stored."""
+def store_orders(engine: Engine, orders: Sequence[tuple[uuid.UUID, Order]]) -> set[uuid.UUID]:
+    """Insert the orders in one transaction, once per message id; return the ids inserted.
+
+    A message id already stored (a redelivery, or a copy earlier in `orders`) inserts nothing.
+    """
+    rows: dict[uuid.UUID, dict[str, object]] = {}
+    for message_id, order in orders:
+        # The first copy of an id wins; rows keep delivery order.
+        rows.setdefault(
+            message_id,
+            {
+                "message_id": message_id,
+                "user_id": order.user_id,
+                "number_of_items": order.number_of_items,
+                "total_amount": order.total_amount,
+            },
+        )
+    if not rows:
+        return set()
     statement = (
         insert(OrderRecord)
-        .values(
-            message_id=message_id,
-            user_id=order.user_id,
-            number_of_items=order.number_of_items,
-            total_amount=order.total_amount,
-        )
+        .values(list(rows.values()))
         .on_conflict_do_nothing(index_elements=[OrderRecord.message_id])
-        # A row comes back only when one was inserted (rowcount is not reliable with RETURNING).
-        .returning(OrderRecord.id)
+        # Only inserted rows come back (rowcount is not reliable with RETURNING).
+        .returning(OrderRecord.message_id)
     )
     with engine.begin() as connection:
-        return connection.execute(statement).first() is not None
+        return set(connection.execute(statement).scalars())
