@@ -8,6 +8,7 @@ import pytest
 
 from gateway import create_app
 from gateway.settings import GatewaySettings
+from nbship_common.logging import flush_logs
 from nbship_common.settings import SettingsError
 
 
@@ -51,4 +52,5 @@ def test_logs_also_go_to_log_dir(
 ) -> None:
     monkeypatch.setenv("LOG_DIR", str(tmp_path))
     create_app().test_client().get("/version", headers={"X-Request-ID": "to-the-volume"})
+    flush_logs()
     assert "to-the-volume" in (tmp_path / "gateway.log").read_text(encoding="utf-8")

@@ -42,8 +42,3 @@ def app(log_file: Path) -> Iterator[Flask]:
         return read_json_object()
 
     yield app
-
-
-def read_lines(log_file: Path) -> list[str]:
-    """The log file's lines (handlers flush each record)."""
-    return log_file.read_text(encoding="utf-8").splitlines()
