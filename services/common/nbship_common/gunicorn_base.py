@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 from nbship_common.logging import JsonFormatter
 from nbship_common.settings import LOG_LEVELS, Env, threads_from_env
 
@@ -22,7 +24,9 @@ __all__ = [
     "graceful_timeout",
     "keepalive",
     "logconfig_dict",
+    "logger_class",
     "loglevel",
+    "reuse_port",
     "threads",
     "timeout",
     "worker_class",
@@ -47,11 +51,18 @@ def workers_from_env(default: int = 2) -> int:
     return _env.integer("WEB_CONCURRENCY", default, minimum=1, maximum=64)
 
 
-# gthread: each worker serves several requests at once on threads. The services mostly wait on
-# PostgreSQL, RabbitMQ or inventory, so threads overlap that waiting at a fraction of the memory
-# of more processes, without the monkey-patching an async worker needs.
+# gthread: each worker serves several requests at once on threads. inventory and billing wait on
+# PostgreSQL, whose driver blocks outside Python, so threads overlap that waiting at a fraction
+# of the memory of more processes, without the monkey-patching an async worker needs. The
+# gateway, which waits only on sockets, overrides this with gevent (see its gunicorn_conf).
 worker_class = "gthread"
 threads = threads_from_env(_env)
+
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new connections over
+# the workers. On one shared socket the first idle worker accepted them all: the gateway's
+# kept-alive connections to inventory were measured all landing on one of its two workers,
+# leaving the other idle while the first was held to one core by the GIL.
+reuse_port = True
 
 # A request that takes 30 s is stuck (every upstream call has a shorter timeout): the worker
 # is killed and replaced rather than holding its threads forever.
@@ -63,7 +74,17 @@ graceful_timeout = 8
 # 5 s; the gateway's client retries once on a connection closed under it.
 keepalive = 5
 
+
+class AppLogger(Logger):
+    """Gunicorn's logger without an access log: each app writes its own JSON request line."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Do nothing: with logconfig_dict set, gunicorn would build every request's log atoms
+        (a dict of all headers and environ entries) only to drop them at the CRITICAL level."""
+
+
 # Our JSON request line (method, path, status, duration_ms, request_id) replaces the access log.
+logger_class = AppLogger
 accesslog = None
 errorlog = "-"
 loglevel = _env.choice("LOG_LEVEL", "INFO", LOG_LEVELS).lower()
@@ -82,7 +103,7 @@ logconfig_dict: dict[str, Any] = {
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"], "propagate": False},
-        # Gunicorn emits access lines whenever logconfig_dict is set; silence them here too.
+        # AppLogger writes no access lines; should one slip through, it goes nowhere.
         "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
     },
     "handlers": {
