@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from gateway import billing, movies, openapi, publisher, upstream
-from gateway.settings import GatewaySettings
-from nbship_common.app import create_base_app
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, object] | None = None) -> Flask:
     """Build the app; settings come from the environment, `config` overrides Flask config."""
+    # Imported here, as Flask's tutorial does: gunicorn's master imports this package for its
+    # config (gateway.gunicorn_conf) before gevent patches the worker, and the app's modules
+    # must be imported after that patch, in the worker, so that what they take from the
+    # standard library (sockets, ssl, threading, queue) is gevent's.
+    from gateway import billing, movies, openapi, publisher, upstream
+    from gateway.settings import GatewaySettings
+    from nbship_common.app import create_base_app
+
     settings = GatewaySettings.from_env()
     app = create_base_app(__name__, settings.common, config, log_file=settings.log_file)
-    upstream.init_app(app, settings.inventory_url, pool_size=settings.common.threads)
+    upstream.init_app(app, settings.inventory_url)
     publisher.init_app(app, settings.rabbitmq_url, settings.billing_queue)
     app.register_blueprint(movies.bp)
     app.register_blueprint(billing.bp)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-import requests
 from flask import Blueprint, Response, request
 
-from gateway.upstream import inventory_client
-from nbship_common.errors import ApiError, describe
+from gateway.upstream import InventoryUnavailable, inventory_client
+from nbship_common.errors import ApiError
 from nbship_common.logging import REQUEST_ID_HEADER, current_request_id
 
 log = logging.getLogger(__name__)
@@ -22,6 +21,12 @@ ITEM_METHODS = ["GET", "PUT", "DELETE"]
 _FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept")
 # Response headers that belong to the answer itself.
 _FORWARDED_RESPONSE_HEADERS = ("Allow", "Location")
+# How each way of not getting an answer from inventory is told to the client.
+_FAILURES = {
+    "connect-timeout": (503, "inventory service unavailable"),
+    "read-timeout": (504, "inventory service timed out"),
+    "unreachable": (502, "inventory service unavailable"),
+}
 
 bp = Blueprint("movies", __name__)
 
@@ -39,27 +44,20 @@ def proxy(movie_id: str | None = None) -> Response:
     headers[REQUEST_ID_HEADER] = current_request_id()
     body = request.get_data() if request.method in ("POST", "PUT") else None
     try:
-        upstream = inventory_client().request(
+        answer = inventory_client().request(
             request.method,
             path,
             params=list(request.args.items(multi=True)),
             body=body,
             headers=headers,
         )
-    except requests.ConnectTimeout as exc:
-        raise _unavailable(503, "inventory service unavailable", exc) from None
-    except requests.Timeout as exc:
-        raise _unavailable(504, "inventory service timed out", exc) from None
-    except requests.RequestException as exc:
-        raise _unavailable(502, "inventory service unavailable", exc) from None
-    response = Response(upstream.content, status=upstream.status_code)
-    response.headers["Content-Type"] = upstream.headers.get("Content-Type", "application/json")
+    except InventoryUnavailable as exc:
+        status, error = _FAILURES[exc.kind]
+        log.error(error, extra={"reason": str(exc)[:500]})
+        raise ApiError(status, error, "try again shortly") from None
+    response = Response(answer.body, status=answer.status)
+    response.headers["Content-Type"] = answer.headers.get("Content-Type", "application/json")
     for name in _FORWARDED_RESPONSE_HEADERS:
-        if name in upstream.headers:
-            response.headers[name] = upstream.headers[name]
+        if name in answer.headers:
+            response.headers[name] = answer.headers[name]
     return response
-
-
-def _unavailable(status: int, error: str, exc: requests.RequestException) -> ApiError:
-    log.error(error, extra={"reason": describe(exc)[:500]})
-    return ApiError(status, error, "try again shortly")

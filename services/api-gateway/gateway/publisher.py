@@ -1,32 +1,109 @@
-"""Publishes orders to the billing queue with publisher confirms, one channel per thread.
+"""Publishes orders to the billing queue with publisher confirms, over one connection per worker.
 
-pika's BlockingConnection is not thread-safe, and gunicorn's gthread worker serves requests on
-several threads, so each thread keeps its own connection and channel (threading.local).
+The gateway runs on gunicorn's gevent worker: every request is a greenlet of one thread. They all
+share one broker connection and channel (pika's GeventConnection, driven by gevent's hub) and
+never queue behind each other: each request publishes its message and waits only for the
+broker's confirm of that message. The broker confirms many messages with one frame when they
+arrive together (multiple=True), so under load a confirm costs little per order, where one
+blocking channel per thread had each request wait its turn for a confirm of its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import gevent
 import pika
 from flask import Flask, Response, current_app
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from gevent.event import AsyncResult
+from pika.adapters.gevent_connection import GeventConnection
+from pika.channel import Channel
 from pika.exceptions import AMQPError
+from pika.frame import Method
+from pika.spec import Basic, BasicProperties
 
-from nbship_common.broker import connection_parameters, declare_queue, persistent_json_properties
+from nbship_common.broker import (
+    CONNECT_TIMEOUT_SECONDS,
+    connection_parameters,
+    persistent_json_properties,
+)
 from nbship_common.errors import describe, error_response
 from nbship_common.health import add_readiness_check
 
 log = logging.getLogger(__name__)
 
 _EXTENSION = "billing_publisher"
+# Connecting, opening a channel, turning on confirms and declaring the queue: pika gives up on
+# its own after its stack timeout; this only bounds a broker that accepts and then goes silent.
+OPEN_TIMEOUT_SECONDS = 3 * CONNECT_TIMEOUT_SECONDS
+# A persistent message is confirmed once it is on disk; beyond this the client gets a 503.
+CONFIRM_TIMEOUT_SECONDS = 10.0
 
 
 class BrokerUnavailable(RuntimeError):
     """The broker could not be reached or did not confirm the message."""
+
+
+@dataclass
+class Confirms:
+    """Messages published on one channel and waiting for the broker's confirm, by delivery tag.
+
+    With confirms on, the broker numbers the messages of a channel 1, 2, 3, ... in the order it
+    receives them, and acknowledges (or rejects) one tag, or every tag up to one (multiple).
+    A mandatory message it cannot route comes back as a basic.return before its ack.
+    """
+
+    next_tag: int = 1
+    _waiting: dict[int, AsyncResult] = field(default_factory=dict)
+    _message_ids: dict[int, str] = field(default_factory=dict)
+    _returned: set[str] = field(default_factory=set)
+
+    def expect(self, message_id: str) -> tuple[int, AsyncResult]:
+        """The tag the next message published on the channel gets, and its confirm to wait on."""
+        tag, self.next_tag = self.next_tag, self.next_tag + 1
+        waiter = AsyncResult()
+        self._waiting[tag] = waiter
+        self._message_ids[tag] = message_id
+        return tag, waiter
+
+    def forget(self, tag: int) -> None:
+        """Stop tracking TAG (its request has given up waiting)."""
+        self._waiting.pop(tag, None)
+        self._returned.discard(self._message_ids.pop(tag, ""))
+
+    def returned(self, message_id: str | None) -> None:
+        """The broker could not route MESSAGE_ID: its coming ack must not count as success."""
+        if message_id is not None:
+            self._returned.add(message_id)
+
+    def settle(self, tag: int, *, multiple: bool, ack: bool) -> None:
+        """Resolve TAG (and every earlier tag, with MULTIPLE) as the broker acked or nacked it."""
+        tags = [t for t in self._waiting if t <= tag] if multiple else [tag]
+        for settled in tags:
+            waiter = self._waiting.pop(settled, None)
+            message_id = self._message_ids.pop(settled, "")
+            if waiter is None:
+                continue
+            if message_id in self._returned:
+                self._returned.discard(message_id)
+                waiter.set_exception(BrokerUnavailable("no billing queue to route the message to"))
+            elif ack:
+                waiter.set(None)
+            else:
+                waiter.set_exception(BrokerUnavailable("the broker refused the message (nack)"))
+
+    def fail_all(self, reason: str) -> None:
+        """Every message still waiting will never be confirmed on this channel."""
+        for waiter in self._waiting.values():
+            waiter.set_exception(BrokerUnavailable(reason))
+        self._waiting.clear()
+        self._message_ids.clear()
+        self._returned.clear()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
 
 
 class BillingPublisher:
@@ -35,97 +112,157 @@ class BillingPublisher:
     def __init__(self, rabbitmq_url: str, queue: str) -> None:
         self._parameters = connection_parameters(rabbitmq_url, connection_name="api-gateway")
         self._queue = queue
-        self._local = threading.local()
+        self._hub: gevent.hub.Hub | None = None
+        self._connection: GeventConnection | None = None
+        self._channel: Channel | None = None
+        self._opening: AsyncResult | None = None
+        self._confirms = Confirms()
 
     def publish(self, message: dict[str, object], *, message_id: str, request_id: str) -> None:
         """Return once the broker has confirmed `message`; raise BrokerUnavailable otherwise.
 
-        Should a retry after a dead kept connection put two copies in the queue, billing stores
-        the message id only once.
+        Should the client retry after a 503 whose message did reach the queue, billing stores
+        each message id once, and the retry carries a new one: it is a new order.
         """
+        channel = self._open_channel()
         body = json.dumps(message).encode()
         properties = persistent_json_properties(message_id, request_id)
-
-        def send(channel: BlockingChannel) -> None:
-            # mandatory: an unroutable message raises instead of vanishing; with confirms on,
-            # basic_publish blocks until the broker has the message on disk (or nacks it).
-            channel.basic_publish(
-                exchange="",
-                routing_key=self._queue,
-                body=body,
-                properties=properties,
-                mandatory=True,
-            )
-
-        self._run(send)
+        tag, confirmed = self._confirms.expect(message_id)
+        try:
+            # mandatory: an unroutable message comes back (and fails) instead of vanishing.
+            channel.basic_publish("", self._queue, body, properties, mandatory=True)
+        except (AMQPError, OSError) as exc:
+            self._confirms.forget(tag)
+            raise BrokerUnavailable(describe(exc)) from exc
+        try:
+            confirmed.get(timeout=CONFIRM_TIMEOUT_SECONDS)
+        except gevent.Timeout:
+            self._confirms.forget(tag)
+            raise BrokerUnavailable(
+                f"no confirm from the broker within {CONFIRM_TIMEOUT_SECONDS:g}s"
+            ) from None
 
     def ping(self) -> None:
-        """Readiness check: this thread has an open channel to the broker."""
-        self._run(lambda _channel: None)
+        """Readiness check: the shared channel is open, confirms are on, the queue exists."""
+        self._open_channel()
 
-    def _run(self, action: Callable[[BlockingChannel], None]) -> None:
-        """Run `action` on this thread's channel, reconnecting once if a kept one had died.
+    def close(self) -> None:
+        """Close the connection (gunicorn's worker_exit): the broker sees a clean goodbye."""
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except AMQPError:
+                log.debug("closing the broker connection failed", exc_info=True)
 
-        A failure on a fresh connection is not retried: the broker is away, and a second
-        attempt would only double the time the client waits for its 503.
-        """
-        kept = getattr(self._local, "connection", None) is not None
+    def _open_channel(self) -> Channel:
+        """The open channel, connecting first when there is none (one attempt for everyone)."""
+        hub = gevent.get_hub()
+        if self._hub is None:
+            self._hub = hub
+        elif hub is not self._hub:
+            # pika's GeventConnection runs in one thread's hub; gunicorn's gevent worker has one.
+            raise RuntimeError("BillingPublisher must be used from one thread (gevent worker)")
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        if self._opening is None:
+            self._opening = AsyncResult()
+            self._connect()
+        opening = self._opening
         try:
-            action(self._channel())
-            return
-        except (AMQPError, OSError) as exc:
-            self._reset()
-            if not kept:
-                raise BrokerUnavailable(describe(exc)) from exc
-            log.info(
-                "kept broker connection had died; reconnecting", extra={"reason": describe(exc)}
-            )
-        try:
-            action(self._channel())
-        except (AMQPError, OSError) as exc:
-            self._reset()
-            raise BrokerUnavailable(describe(exc)) from exc
-
-    def _channel(self) -> BlockingChannel:
-        connection: BlockingConnection | None = getattr(self._local, "connection", None)
-        channel: BlockingChannel | None = getattr(self._local, "channel", None)
-        if (
-            connection is not None
-            and connection.is_open
-            and channel is not None
-            and channel.is_open
-        ):
-            # Services heartbeats and raises now if the broker closed the connection while this
-            # thread was idle, so the retry gets a fresh one.
-            connection.process_data_events(0)
-            return channel
-        self._reset()
-        connection = pika.BlockingConnection(self._parameters)
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            declare_queue(channel, self._queue)
-        except BaseException:
-            _close_quietly(connection)
-            raise
-        self._local.connection = connection
-        self._local.channel = channel
+            channel: Channel = opening.get(timeout=OPEN_TIMEOUT_SECONDS)
+        except gevent.Timeout:
+            self._fail_opening("connecting to the broker timed out")
+            self._drop_connection()
+            raise BrokerUnavailable(
+                f"connecting to the broker took over {OPEN_TIMEOUT_SECONDS:g}s"
+            ) from None
         return channel
 
-    def _reset(self) -> None:
-        connection: BlockingConnection | None = getattr(self._local, "connection", None)
-        self._local.connection = None
-        self._local.channel = None
-        if connection is not None:
-            _close_quietly(connection)
+    # --- pika callbacks: they run in gevent's hub, never concurrently with each other ----------
 
-
-def _close_quietly(connection: BlockingConnection) -> None:
-    if connection.is_open:
+    def _connect(self) -> None:
         try:
-            connection.close()
-        except (AMQPError, OSError):
-            log.debug("closing a broker connection failed", exc_info=True)
+            self._connection = GeventConnection(
+                self._parameters,
+                on_open_callback=self._on_connection_open,
+                on_open_error_callback=self._on_connection_open_error,
+                on_close_callback=self._on_connection_closed,
+            )
+        except (AMQPError, OSError) as exc:
+            self._fail_opening(describe(exc))
+
+    def _on_connection_open(self, connection: pika.connection.Connection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_connection_open_error(
+        self, _connection: pika.connection.Connection, exc: BaseException | str
+    ) -> None:
+        self._connection = None
+        self._fail_opening(describe(exc) if isinstance(exc, BaseException) else str(exc))
+
+    def _on_connection_closed(
+        self, _connection: pika.connection.Connection, exc: BaseException
+    ) -> None:
+        reason = describe(exc)
+        self._connection = None
+        self._channel = None
+        self._confirms.fail_all(f"the broker connection closed before confirming: {reason}")
+        self._fail_opening(reason)
+        log.info("billing queue connection closed", extra={"reason": reason})
+
+    def _on_channel_open(self, channel: Channel) -> None:
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
+        self._confirms = Confirms()
+        channel.confirm_delivery(
+            ack_nack_callback=self._on_confirm,
+            # Declared exactly as nbship_common.broker.declare_queue does on blocking channels.
+            callback=lambda _frame: channel.queue_declare(
+                self._queue, durable=True, callback=lambda _frame: self._on_ready(channel)
+            ),
+        )
+
+    def _on_ready(self, channel: Channel) -> None:
+        self._channel = channel
+        if self._opening is not None:
+            self._opening.set(channel)
+            self._opening = None
+        log.info("billing queue connection open", extra={"queue": self._queue})
+
+    def _on_channel_closed(self, _channel: Channel, exc: BaseException) -> None:
+        reason = describe(exc)
+        self._channel = None
+        self._confirms.fail_all(f"the broker channel closed before confirming: {reason}")
+        self._fail_opening(reason)
+        # A channel the broker closed (a queue declared differently, say) will not come back on
+        # this connection by itself: start afresh on the next request.
+        self._drop_connection()
+
+    def _on_return(
+        self, _channel: Channel, _method: Basic.Return, properties: BasicProperties, _body: bytes
+    ) -> None:
+        self._confirms.returned(properties.message_id)
+
+    def _on_confirm(self, frame: Method) -> None:
+        method = frame.method
+        if isinstance(method, Basic.Ack | Basic.Nack):
+            self._confirms.settle(
+                method.delivery_tag, multiple=method.multiple, ack=isinstance(method, Basic.Ack)
+            )
+
+    def _fail_opening(self, reason: str) -> None:
+        if self._opening is not None:
+            self._opening.set_exception(BrokerUnavailable(reason))
+            self._opening = None
+
+    def _drop_connection(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and not (connection.is_closed or connection.is_closing):
+            try:
+                connection.close()
+            except AMQPError:
+                log.debug("closing the broker connection failed", exc_info=True)
 
 
 def init_app(app: Flask, rabbitmq_url: str, queue: str) -> BillingPublisher:
@@ -141,6 +278,15 @@ def billing_publisher() -> BillingPublisher:
     """The current app's publisher."""
     publisher: BillingPublisher = current_app.extensions[_EXTENSION]
     return publisher
+
+
+def publisher_of(app: object) -> BillingPublisher | None:
+    """The publisher of a gateway app, or None for anything else (gunicorn's master has no app)."""
+    if isinstance(app, Flask):
+        publisher = app.extensions.get(_EXTENSION)
+        if isinstance(publisher, BillingPublisher):
+            return publisher
+    return None
 
 
 def _broker_unavailable(exc: BrokerUnavailable) -> Response:

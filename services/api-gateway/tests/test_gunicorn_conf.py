@@ -19,6 +19,23 @@ def test_config_values_pass_gunicorn_validation(monkeypatch: pytest.MonkeyPatch)
         if name in cfg.settings:
             cfg.set(name, value)
     assert cfg.bind == ["0.0.0.0:3123"]
-    assert cfg.worker_class_str == "gthread"
+    assert cfg.worker_class_str == "gevent"
+    assert cfg.workers == 1
     assert cfg.accesslog is None
     assert cfg.control_socket_disable is True
+    assert cfg.reuse_port is True
+
+
+def test_gunicorn_builds_no_access_log_entries() -> None:
+    # The apps log their own JSON request line; gunicorn's logger must not do the work twice.
+    from nbship_common.gunicorn_base import AppLogger
+
+    cfg = Config()
+    cfg.set("logger_class", AppLogger)
+    cfg.set("logconfig_dict", {"version": 1})
+    logger = cfg.logger_class(cfg)
+    assert isinstance(logger, AppLogger)
+    built = []
+    logger.atoms = lambda *args: built.append(args)  # type: ignore[method-assign]
+    logger.access(object(), object(), {}, 0.001)
+    assert built == []
