@@ -2,18 +2,17 @@
 
 Two figures: end to end (post N orders with billing running; time from the first post until
 all N are in the database) and backlog drain (post N with billing-app stopped, start it, time
-until all N are in). A watcher inside the billing-db container polls `count(*)` and prints the
-wall-clock time it saw each milestone; the host and containers share one clock.
+until all N are in). The orders are posted by loadgen.py from inside the gateway's container,
+as many clients at once, each on one kept-alive connection. A watcher inside the billing-db
+container polls `count(*)` and prints the wall-clock time it saw each milestone; the host and
+containers share one clock.
 """
 
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
-
-import requests
 
 from nbship.bench import stats
 from nbship.bench.results import Metric, Result
@@ -43,15 +42,6 @@ done
 """
 
 
-def order(number: int) -> dict[str, object]:
-    """The NUMBERth benchmark order: valid, and varied enough not to be one repeated row."""
-    return {
-        "user_id": 1 + number % 1000,
-        "number_of_items": 1 + number % 9,
-        "total_amount": f"{1 + number % 50_000 / 100:.2f}",
-    }
-
-
 @dataclass(frozen=True)
 class Posted:
     """What a burst of posts did: how many the gateway accepted, and when it ran (epoch s)."""
@@ -66,38 +56,26 @@ class Posted:
         return self.finished - self.started
 
 
-def post_orders(gateway_url: str, count: int, clients: int) -> Posted:
-    """POST COUNT orders to the gateway from CLIENTS keep-alive sessions at once."""
-    lock = threading.Lock()
-    next_number = iter(range(count))
-    accepted = [0] * clients
-    failed = [0] * clients
+def post_orders(bench: BenchStack, count: int, clients: int) -> Posted:
+    """POST COUNT orders to the gateway from CLIENTS keep-alive clients at once.
 
-    def client(index: int) -> None:
-        with requests.Session() as session:
-            while True:
-                with lock:
-                    number = next(next_number, None)
-                if number is None:
-                    return
-                try:
-                    ok = session.post(
-                        f"{gateway_url}/api/billing", json=order(number), timeout=30
-                    ).ok
-                except requests.RequestException:
-                    ok = False
-                if ok:
-                    accepted[index] += 1
-                else:
-                    failed[index] += 1
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    started = time.time()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Posted(sum(accepted), sum(failed), started, time.time())
+    The load generator runs in the gateway's container and posts to its port there, as the
+    gateway benchmark does: no host-side proxy between client and gateway.
+    """
+    params = {
+        "mode": "orders",
+        "url": "http://127.0.0.1:3000/api/billing",
+        "count": count,
+        "clients": clients,
+    }
+    data = bench.loadgen(params)
+    try:
+        return Posted(
+            int(data["accepted"]), int(data["failed"]), float(data["started"]),
+            float(data["finished"]),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        raise NbshipError(f"the load generator's answer is incomplete: {data}") from None
 
 
 class Watcher:
@@ -173,7 +151,7 @@ def end_to_end(bench: BenchStack, orders: int, clients: int) -> dict[str, float 
     base = row_count(bench)
     watcher = Watcher(bench, base, base + orders, _limit(orders))
     try:
-        posted = post_orders(bench.gateway_url, orders, clients)
+        posted = post_orders(bench, orders, clients)
         if posted.accepted != orders:
             # Fewer rows will ever arrive than the watcher waits for: watch for those instead.
             watcher.stop()
@@ -199,7 +177,7 @@ def drain(bench: BenchStack, orders: int, clients: int) -> dict[str, float | int
     base = row_count(bench)
     bench.compose("stop", "billing-app")
     try:
-        posted = post_orders(bench.gateway_url, orders, clients)
+        posted = post_orders(bench, orders, clients)
         backlog = queue_depth(bench)
         watcher = Watcher(bench, base, base + posted.accepted, _limit(orders))
         try:

@@ -1,15 +1,14 @@
 """Gateway overhead: GET /api/movies/ID through the gateway against the same call to inventory.
 
-inventory's port is not published, so the load generator runs inside the gateway container and
-calls both the gateway (127.0.0.1:3000) and inventory (inventory-app:8080) over the same loopback
-and bridge network, in alternating rounds of the same length and concurrency.
+inventory's port is not published, so the load generator (loadgen.py) runs inside the gateway
+container and calls both the gateway (127.0.0.1:3000) and inventory (inventory-app:8080), in
+alternating rounds of the same length and concurrency: once with one client (the latency the
+gateway adds to a request) and once with several (what it costs when the cores are busy).
 """
 
 from __future__ import annotations
 
-import json
 from math import nan
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -23,7 +22,6 @@ NAME = "gateway"
 TITLE = "Gateway overhead on GET /api/movies/<id>"
 # The gateway may add at most 50% over calling inventory directly.
 MAX_OVERHEAD = 1.5
-LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
 def compare(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -69,78 +67,91 @@ def _create_movie(gateway_url: str) -> int:
     return int(response.json()["id"])
 
 
-def run(
-    bench: BenchStack,
-    threads: int = 8,
-    rounds: int = 10,
-    round_seconds: float = 3.0,
-    warmup_seconds: float = 3.0,
-) -> Result:
-    """Measure both paths in one run and compare them."""
-    movie_id = _create_movie(bench.gateway_url)
+def _measure(bench: BenchStack, movie_id: int, clients: int, rounds: int, seconds: float) -> dict:
+    """Alternating gateway/direct rounds at one concurrency; the figures of compare()."""
     params = {
+        "mode": "rounds",
         "targets": {
             "gateway": f"http://127.0.0.1:3000/api/movies/{movie_id}",
             "direct": f"http://inventory-app:8080/api/movies/{movie_id}",
         },
-        "threads": threads,
+        "clients": clients,
         "rounds": rounds,
-        "round_seconds": round_seconds,
-        "warmup_seconds": warmup_seconds,
+        "round_seconds": seconds,
+        "warmup_seconds": seconds,
     }
     print(
-        f"nbship: gateway vs direct, {threads} threads, {rounds} x {round_seconds:g}s rounds each "
-        f"(about {2 * (rounds * round_seconds + warmup_seconds):.0f}s)",
+        f"nbship: gateway vs direct, {clients} client(s), {rounds} x {seconds:g}s rounds each "
+        f"(about {2 * (rounds + 1) * seconds:.0f}s)",
         flush=True,
     )
+    data = bench.loadgen(params)
+    return {**compare(data["rounds"]), "warmup": data.get("warmup", {})}
+
+
+def _metrics(figures: dict[str, Any], label: str) -> list[Metric]:
+    gateway, direct = figures["gateway"], figures["direct"]
+    return [
+        Metric(f"gateway p50 latency / direct, {label}", figures["p50_ratio"], "x",
+               MAX_OVERHEAD, "<="),
+        Metric(f"gateway p99 latency / direct, {label}", figures["p99_ratio"], "x",
+               MAX_OVERHEAD, "<="),
+        Metric(f"direct throughput / gateway, {label}", figures["throughput_ratio"], "x",
+               MAX_OVERHEAD),
+        Metric(f"gateway throughput, {label}", gateway["throughput_rps"], "req/s"),
+        Metric(f"direct throughput, {label}", direct["throughput_rps"], "req/s"),
+        Metric(f"gateway p50 latency, {label}", gateway.get("p50_ms", nan), "ms"),
+        Metric(f"direct p50 latency, {label}", direct.get("p50_ms", nan), "ms"),
+        Metric(f"gateway p99 latency, {label}", gateway.get("p99_ms", nan), "ms"),
+        Metric(f"direct p99 latency, {label}", direct.get("p99_ms", nan), "ms"),
+    ]  # fmt: skip
+
+
+def run(
+    bench: BenchStack,
+    clients: int = 8,
+    rounds: int = 10,
+    round_seconds: float = 3.0,
+) -> Result:
+    """Measure both paths in one run, unloaded (one client) and loaded (CLIENTS), and compare.
+
+    One client sends the next request only when the last is answered: nothing queues, so the
+    ratio is the latency the gateway adds to a request. CLIENTS at once keep both CPU cores busy:
+    then the ratio is what the extra hop costs in capacity, every process on the path (gateway,
+    inventory, PostgreSQL, the load generator) sharing the same two cores.
+    """
+    movie_id = _create_movie(bench.gateway_url)
+    levels = {"1 client": 1, f"{clients} clients": clients}
     try:
-        out = bench.compose(
-            "exec",
-            "-T",
-            "api-gateway-app",
-            "python",
-            "-",
-            json.dumps(params),
-            input=LOADGEN.read_text(encoding="utf-8"),
-        )
+        measured = {
+            label: _measure(bench, movie_id, count, rounds, round_seconds)
+            for label, count in levels.items()
+        }
     finally:
         requests.delete(f"{bench.gateway_url}/api/movies/{movie_id}", timeout=10)
-    try:
-        data = json.loads(out.stdout)
-    except ValueError:
-        raise NbshipError(f"the load generator printed no JSON: {out.stdout[:200]!r}") from None
-    figures = compare(data["rounds"])
-    gateway, direct = figures["gateway"], figures["direct"]
-    per_round = figures["throughput_ratio_per_round"]
-    metrics = [
-        Metric("gateway p50 latency / direct", figures["p50_ratio"], "x", MAX_OVERHEAD, "<="),
-        Metric("gateway p99 latency / direct", figures["p99_ratio"], "x", MAX_OVERHEAD, "<="),
-        Metric("direct throughput / gateway", figures["throughput_ratio"], "x", MAX_OVERHEAD),
-        Metric("gateway throughput", gateway["throughput_rps"], "req/s"),
-        Metric("direct throughput", direct["throughput_rps"], "req/s"),
-        Metric("gateway p50 latency", gateway.get("p50_ms", nan), "ms"),
-        Metric("gateway p99 latency", gateway.get("p99_ms", nan), "ms"),
-        Metric("direct p50 latency", direct.get("p50_ms", nan), "ms"),
-        Metric("direct p99 latency", direct.get("p99_ms", nan), "ms"),
-    ]
+    metrics = [metric for label, figures in measured.items() for metric in _metrics(figures, label)]
     notes = []
-    if gateway["errors"] or direct["errors"]:
-        notes.append(f"errors: gateway {gateway['errors']}, direct {direct['errors']}")
-    notes.append(
-        "per-round throughput ratio (direct/gateway) ranged "
-        f"{min(per_round):.2f}-{max(per_round):.2f}"
-    )
+    for label, figures in measured.items():
+        gateway, direct = figures["gateway"], figures["direct"]
+        per_round = figures["throughput_ratio_per_round"]
+        if gateway["errors"] or direct["errors"]:
+            notes.append(f"{label}: errors: gateway {gateway['errors']}, direct {direct['errors']}")
+        notes.append(
+            f"{label}: per-round throughput ratio (direct/gateway) ranged "
+            f"{min(per_round):.2f}-{max(per_round):.2f}"
+        )
     return Result(
         name=NAME,
         title=TITLE,
-        parameters={k: v for k, v in params.items() if k != "targets"}
-        | {"stack": bench.stack.project, "path": "/api/movies/<id>", "images": bench.images},
-        metrics=metrics,
-        raw={
-            "gateway": gateway,
-            "direct": direct,
-            "throughput_ratio_per_round": per_round,
-            "warmup": data.get("warmup", {}),
+        parameters={
+            "clients": list(levels.values()),
+            "rounds": rounds,
+            "round_seconds": round_seconds,
+            "stack": bench.stack.project,
+            "path": "/api/movies/<id>",
+            "images": bench.images,
         },
+        metrics=metrics,
+        raw={label: figures for label, figures in measured.items()},
         notes=notes,
     )

@@ -8,12 +8,15 @@ removed) for the run, into which the already-built version is pushed.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import semver
 
@@ -27,6 +30,7 @@ from nbship.releases import Release
 
 PROJECT = "nbship-bench"
 STATE_DIR = BUILD / "bench-state"
+LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
 def free_port() -> int:
@@ -62,6 +66,24 @@ class BenchStack:
 
     def environment(self) -> dict[str, str]:
         return self.stack.environment(self.images)
+
+    def loadgen(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Run loadgen.py with PARAMS in the gateway's container; its JSON answer.
+
+        From there it reaches the gateway on 127.0.0.1:3000 and inventory by name, over the
+        same kind of hop, with no host-side port proxy in the way.
+        """
+        out = self.compose(
+            "exec", "-T", "api-gateway-app", "python", "-", json.dumps(params),
+            input=LOADGEN.read_text(encoding="utf-8"),
+        )  # fmt: skip
+        try:
+            answer = json.loads(out.stdout)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise NbshipError(f"the load generator printed no JSON object: {out.stdout[:200]!r}")
+        return answer
 
     def settings(self) -> dict[str, str]:
         """The stack's .env values (database users and the like)."""

@@ -33,7 +33,7 @@ STACK_HELP = {
     "keep": "leave the private stack running afterwards (project nbship-bench)",
 }
 GATEWAY_HELP = {
-    "threads": "concurrent connections of the load generator",
+    "connections": "clients at once for the loaded measurement (the unloaded one uses 1)",
     "rounds": "measured rounds per path (gateway and direct alternate)",
     "seconds": "length of each round, in seconds",
 }
@@ -91,7 +91,7 @@ def _positive(**values: float) -> None:
 @task(help=GATEWAY_HELP | STACK_HELP)
 def gateway(
     c: Context,
-    threads: int = 8,
+    connections: int = 8,
     rounds: int = 10,
     seconds: int = 3,
     project: str | None = None,
@@ -99,9 +99,9 @@ def gateway(
     keep: bool = False,
 ) -> None:
     """Gateway overhead: GET /api/movies/<id> via the gateway vs inventory directly."""
-    _positive(threads=threads, rounds=rounds, seconds=seconds)
+    _positive(connections=connections, rounds=rounds, seconds=seconds)
     with _stack(c, project, port, keep) as s:
-        _record(gateway_bench.run(s, threads, rounds, seconds, warmup_seconds=seconds))
+        _record(gateway_bench.run(s, connections, rounds, seconds))
 
 
 @task(help=BILLING_HELP | STACK_HELP)
@@ -160,7 +160,7 @@ def audit(c: Context, notebooks: int = 200, repeats: int = 5) -> None:
 )
 def run_all(
     c: Context,
-    threads: int = 8,
+    connections: int = 8,
     rounds: int = 10,
     seconds: int = 3,
     orders: int = 10_000,
@@ -174,7 +174,7 @@ def run_all(
 ) -> None:
     """Run every benchmark (audit, gateway, billing, size, rebuild) and tabulate the results."""
     _positive(
-        threads=threads,
+        connections=connections,
         rounds=rounds,
         seconds=seconds,
         orders=orders,
@@ -183,7 +183,7 @@ def run_all(
     )
     done = [_record(audit_bench.run())]
     with _stack(c, project, port, keep) as s:
-        done.append(_record(gateway_bench.run(s, threads, rounds, seconds, seconds)))
+        done.append(_record(gateway_bench.run(s, connections, rounds, seconds)))
         done.append(_record(billing_bench.run(s, orders, clients)))
     try:
         # The naive images of the size benchmark warm the rebuild benchmark's cache.
