@@ -17,8 +17,9 @@ TIMEOUT = 30
 STORE_TIMEOUT = 30
 VALID = {"user_id": "3", "number_of_items": "5", "total_amount": "180"}
 
-# Run inside billing-app (it has pika, nbship_common and RABBITMQ_URL): publish each argv item,
-# a JSON object or a raw string, to the billing queue exactly as the gateway would.
+# Run inside api-gateway-app (it has pika, nbship_common and RABBITMQ_URL, and keeps running while
+# billing-app is stopped): publish each argv item, a JSON object or a raw string, to the billing
+# queue with the properties the gateway gives its messages.
 PUBLISH_SCRIPT = """
 import json, os, sys
 import pika
@@ -90,8 +91,9 @@ def restore(stack: Any, *services: str) -> None:
     eventually(lambda: gateway_ready(stack), timeout=120, what="the gateway to be ready")
 
 
-def publish_from_billing_app(stack: Any, items: list[object]) -> None:
-    stack.compose("exec", "-T", "billing-app", "python", "-c", PUBLISH_SCRIPT, json.dumps(items))
+def publish_raw(stack: Any, items: list[object]) -> None:
+    script = ["python", "-c", PUBLISH_SCRIPT, json.dumps(items)]
+    stack.compose("exec", "-T", "api-gateway-app", *script)
 
 
 def service_log(stack: Any, service: str, since_restart: bool = False) -> list[dict[str, Any]]:
@@ -216,7 +218,7 @@ def test_duplicate_message_id_is_stored_once(stack: Any) -> None:
     duplicate = str(uuid.uuid4())
     sentinel = str(uuid.uuid4())
     message = {"user_id": 11, "number_of_items": 1, "total_amount": "9.99"}
-    publish_from_billing_app(
+    publish_raw(
         stack,
         [
             {"message_id": duplicate, **message},
@@ -231,7 +233,7 @@ def test_duplicate_message_id_is_stored_once(stack: Any) -> None:
 
 def test_invalid_messages_are_dropped_without_blocking_the_queue(stack: Any) -> None:
     after = str(uuid.uuid4())
-    publish_from_billing_app(
+    publish_raw(
         stack,
         [
             "this is not json",
@@ -260,7 +262,7 @@ def test_a_backlog_with_duplicates_and_poison_is_stored_exactly_once_in_batches(
     stack.compose("stop", "billing-app")
     try:
         # Queued while billing is away, so it meets a backlog larger than one batch.
-        publish_from_billing_app(stack, items)
+        publish_raw(stack, items)
     finally:
         stack.compose("start", "billing-app")
         stack.wait_healthy("billing-app", timeout=180)
