@@ -227,7 +227,11 @@ def write_readme(directory: Path = RESULTS_DIR) -> Path:
 
 
 def git_info() -> dict[str, Any]:
-    """The commit measured, and whether the working tree had uncommitted changes."""
+    """The commit measured, and whether the working tree had uncommitted changes.
+
+    The results folder itself does not count: each benchmark of `invoke bench` rewrites it, and
+    the ones after the first would otherwise all be marked dirty.
+    """
 
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
@@ -235,7 +239,9 @@ def git_info() -> dict[str, Any]:
 
     return {
         "sha": git("rev-parse", "--short=12", "HEAD") or "unknown",
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "dirty": bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS_DIR.relative_to(ROOT)}")
+        ),
     }
 
 
