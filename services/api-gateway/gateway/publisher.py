@@ -22,7 +22,7 @@ from pika.adapters.gevent_connection import GeventConnection
 from pika.channel import Channel
 from pika.exceptions import AMQPError
 from pika.frame import Method
-from pika.spec import Basic, BasicProperties
+from pika.spec import Basic
 
 from nbship_common.broker import (
     CONNECT_TIMEOUT_SECONDS,
@@ -107,16 +107,23 @@ class Confirms:
 
 
 class BillingPublisher:
-    """Sends persistent JSON messages to the billing queue and waits for the broker's confirm."""
+    """Sends persistent JSON messages to the billing queue and waits for the broker's confirm.
+
+    State belongs to one connection and its channel at a time. Callbacks from a connection or
+    channel that has since been replaced (closed by us or by the broker) only settle that
+    channel's own messages and never touch the current ones.
+    """
 
     def __init__(self, rabbitmq_url: str, queue: str) -> None:
         self._parameters = connection_parameters(rabbitmq_url, connection_name="api-gateway")
         self._queue = queue
         self._hub: gevent.hub.Hub | None = None
         self._connection: GeventConnection | None = None
+        # The open channel (confirms on, queue declared) and its messages awaiting a confirm.
         self._channel: Channel | None = None
-        self._opening: AsyncResult | None = None
         self._confirms = Confirms()
+        # Set to (channel, confirms) once a connection attempt is ready, or to the failure.
+        self._opening: AsyncResult | None = None
 
     def publish(self, message: dict[str, object], *, message_id: str, request_id: str) -> None:
         """Return once the broker has confirmed `message`; raise BrokerUnavailable otherwise.
@@ -124,20 +131,21 @@ class BillingPublisher:
         Should the client retry after a 503 whose message did reach the queue, billing stores
         each message id once, and the retry carries a new one: it is a new order.
         """
-        channel = self._open_channel()
+        channel, confirms = self._open_channel()
         body = json.dumps(message).encode()
         properties = persistent_json_properties(message_id, request_id)
-        tag, confirmed = self._confirms.expect(message_id)
+        # No greenlet switch between taking the tag and publishing: tags follow publish order.
+        tag, confirmed = confirms.expect(message_id)
         try:
             # mandatory: an unroutable message comes back (and fails) instead of vanishing.
             channel.basic_publish("", self._queue, body, properties, mandatory=True)
         except (AMQPError, OSError) as exc:
-            self._confirms.forget(tag)
+            confirms.forget(tag)
             raise BrokerUnavailable(describe(exc)) from exc
         try:
             confirmed.get(timeout=CONFIRM_TIMEOUT_SECONDS)
         except gevent.Timeout:
-            self._confirms.forget(tag)
+            confirms.forget(tag)
             raise BrokerUnavailable(
                 f"no confirm from the broker within {CONFIRM_TIMEOUT_SECONDS:g}s"
             ) from None
@@ -148,14 +156,9 @@ class BillingPublisher:
 
     def close(self) -> None:
         """Close the connection (gunicorn's worker_exit): the broker sees a clean goodbye."""
-        connection = self._connection
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except AMQPError:
-                log.debug("closing the broker connection failed", exc_info=True)
+        self._drop_connection()
 
-    def _open_channel(self) -> Channel:
+    def _open_channel(self) -> tuple[Channel, Confirms]:
         """The open channel, connecting first when there is none (one attempt for everyone)."""
         hub = gevent.get_hub()
         if self._hub is None:
@@ -164,24 +167,26 @@ class BillingPublisher:
             # pika's GeventConnection runs in one thread's hub; gunicorn's gevent worker has one.
             raise RuntimeError("BillingPublisher must be used from one thread (gevent worker)")
         if self._channel is not None and self._channel.is_open:
-            return self._channel
+            return self._channel, self._confirms
         if self._opening is None:
             self._opening = AsyncResult()
             self._connect()
         opening = self._opening
         try:
-            channel: Channel = opening.get(timeout=OPEN_TIMEOUT_SECONDS)
+            ready: tuple[Channel, Confirms] = opening.get(timeout=OPEN_TIMEOUT_SECONDS)
         except gevent.Timeout:
-            self._fail_opening("connecting to the broker timed out")
-            self._drop_connection()
+            if self._opening is opening:  # not a newer attempt started meanwhile
+                self._fail_opening("connecting to the broker timed out")
+                self._drop_connection()
             raise BrokerUnavailable(
                 f"connecting to the broker took over {OPEN_TIMEOUT_SECONDS:g}s"
             ) from None
-        return channel
+        return ready
 
     # --- pika callbacks: they run in gevent's hub, never concurrently with each other ----------
 
     def _connect(self) -> None:
+        self._drop_connection()  # whatever is left of an earlier attempt
         try:
             self._connection = GeventConnection(
                 self._parameters,
@@ -190,64 +195,74 @@ class BillingPublisher:
                 on_close_callback=self._on_connection_closed,
             )
         except (AMQPError, OSError) as exc:
+            self._connection = None
             self._fail_opening(describe(exc))
 
     def _on_connection_open(self, connection: pika.connection.Connection) -> None:
-        connection.channel(on_open_callback=self._on_channel_open)
+        if connection is self._connection:
+            connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_open_error(
-        self, _connection: pika.connection.Connection, exc: BaseException | str
+        self, connection: pika.connection.Connection, exc: BaseException | str
     ) -> None:
-        self._connection = None
-        self._fail_opening(describe(exc) if isinstance(exc, BaseException) else str(exc))
+        if connection is self._connection:
+            self._connection = None
+            self._fail_opening(describe(exc) if isinstance(exc, BaseException) else str(exc))
 
     def _on_connection_closed(
-        self, _connection: pika.connection.Connection, exc: BaseException
+        self, connection: pika.connection.Connection, exc: BaseException
     ) -> None:
+        # pika has already closed its channels, whose callbacks failed their waiting messages.
+        if connection is not self._connection:
+            return  # one we dropped ourselves
         reason = describe(exc)
         self._connection = None
         self._channel = None
-        self._confirms.fail_all(f"the broker connection closed before confirming: {reason}")
         self._fail_opening(reason)
         log.info("billing queue connection closed", extra={"reason": reason})
 
     def _on_channel_open(self, channel: Channel) -> None:
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_return_callback(self._on_return)
-        self._confirms = Confirms()
+        confirms = Confirms()
+        channel.add_on_close_callback(
+            lambda closed, exc: self._on_channel_closed(closed, confirms, exc)
+        )
+        channel.add_on_return_callback(
+            lambda _channel, _method, properties, _body: confirms.returned(properties.message_id)
+        )
         channel.confirm_delivery(
-            ack_nack_callback=self._on_confirm,
+            ack_nack_callback=lambda frame: self._on_confirm(confirms, frame),
             # Declared exactly as nbship_common.broker.declare_queue does on blocking channels.
             callback=lambda _frame: channel.queue_declare(
-                self._queue, durable=True, callback=lambda _frame: self._on_ready(channel)
+                self._queue,
+                durable=True,
+                callback=lambda _frame: self._on_ready(channel, confirms),
             ),
         )
 
-    def _on_ready(self, channel: Channel) -> None:
-        self._channel = channel
+    def _on_ready(self, channel: Channel, confirms: Confirms) -> None:
+        if channel.connection is not self._connection:
+            return
+        self._channel, self._confirms = channel, confirms
         if self._opening is not None:
-            self._opening.set(channel)
+            self._opening.set((channel, confirms))
             self._opening = None
         log.info("billing queue connection open", extra={"queue": self._queue})
 
-    def _on_channel_closed(self, _channel: Channel, exc: BaseException) -> None:
+    def _on_channel_closed(self, channel: Channel, confirms: Confirms, exc: BaseException) -> None:
         reason = describe(exc)
-        self._channel = None
-        self._confirms.fail_all(f"the broker channel closed before confirming: {reason}")
+        confirms.fail_all(f"the broker channel closed before confirming: {reason}")
+        if channel.connection is not self._connection:
+            return
         self._fail_opening(reason)
         # A channel the broker closed (a queue declared differently, say) will not come back on
         # this connection by itself: start afresh on the next request.
         self._drop_connection()
 
-    def _on_return(
-        self, _channel: Channel, _method: Basic.Return, properties: BasicProperties, _body: bytes
-    ) -> None:
-        self._confirms.returned(properties.message_id)
-
-    def _on_confirm(self, frame: Method) -> None:
+    @staticmethod
+    def _on_confirm(confirms: Confirms, frame: Method) -> None:
         method = frame.method
         if isinstance(method, Basic.Ack | Basic.Nack):
-            self._confirms.settle(
+            confirms.settle(
                 method.delivery_tag, multiple=method.multiple, ack=isinstance(method, Basic.Ack)
             )
 
