@@ -95,7 +95,8 @@ def test_terminal_table_aligns_columns() -> None:
     ("value", "unit", "text"),
     [(0.3456, "x", "0.35 x"), (12.34, "s", "12.3 s"), (123.4, "MB", "123 MB"),
      (12345.6, "", "12,346"), (math.nan, "x", "n/a"), (math.inf, "x", "inf"),
-     (3, "of 3", "3 of 3"), (58.0, "MB", "58.0 MB")],
+     (3, "of 3", "3 of 3"), (58.0, "MB", "58.0 MB"), (999.7, "req/s", "1,000 req/s"),
+     (99.96, "MB", "100 MB"), (9.996, "s", "10.0 s")],
 )  # fmt: skip
 def test_values_are_formatted_for_reading(value: float | int, unit: str, text: str) -> None:
     assert results.format_value(value, unit) == text

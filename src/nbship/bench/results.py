@@ -141,11 +141,12 @@ def format_value(value: float, unit: str = "") -> str:
         return "n/a"
     if math.isinf(value):
         return "inf"
-    if abs(value) >= 1000:
+    # Thresholds are where the rounded text gains a digit: 999.7 reads "1,000", 99.96 "100".
+    if abs(value) >= 999.5:
         text = f"{value:,.0f}"
-    elif abs(value) >= 100:
+    elif abs(value) >= 99.95:
         text = f"{value:.0f}"
-    elif abs(value) >= 10:
+    elif abs(value) >= 9.995:
         text = f"{value:.1f}"
     else:
         text = f"{value:.2f}"
