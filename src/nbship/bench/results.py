@@ -238,11 +238,10 @@ def git_info() -> dict[str, Any]:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return result.stdout.strip() if result.returncode == 0 else ""
 
+    others = f":(exclude){RESULTS_DIR.relative_to(ROOT)}"
     return {
         "sha": git("rev-parse", "--short=12", "HEAD") or "unknown",
-        "dirty": bool(
-            git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS_DIR.relative_to(ROOT)}")
-        ),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", others)),
     }
 
 
