@@ -24,6 +24,7 @@ from pika.exceptions import AMQPError
 from pika.frame import Method
 from pika.spec import Basic
 
+from nbship_common.app import extension_of
 from nbship_common.broker import (
     CONNECT_TIMEOUT_SECONDS,
     connection_parameters,
@@ -297,11 +298,7 @@ def billing_publisher() -> BillingPublisher:
 
 def publisher_of(app: object) -> BillingPublisher | None:
     """The publisher of a gateway app, or None for anything else (gunicorn's master has no app)."""
-    if isinstance(app, Flask):
-        publisher = app.extensions.get(_EXTENSION)
-        if isinstance(publisher, BillingPublisher):
-            return publisher
-    return None
+    return extension_of(app, _EXTENSION, BillingPublisher)
 
 
 def _broker_unavailable(exc: BrokerUnavailable) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from gunicorn.config import Config
@@ -39,3 +41,15 @@ def test_gunicorn_builds_no_access_log_entries() -> None:
     logger.atoms = lambda *args: built.append(args)  # type: ignore[method-assign]
     logger.access(object(), object(), {}, 0.001)
     assert built == []
+
+
+def test_worker_exit_finds_the_publisher_and_is_harmless_in_the_master(app: Any) -> None:
+    from gateway import gunicorn_conf
+    from gateway.publisher import BillingPublisher, publisher_of
+
+    assert isinstance(publisher_of(app), BillingPublisher)
+    assert publisher_of(SimpleNamespace()) is None
+    arbiter: Any = None
+    # gunicorn also calls worker_exit in the master, whose worker object never loaded the app.
+    gunicorn_conf.worker_exit(arbiter, SimpleNamespace())
+    gunicorn_conf.worker_exit(arbiter, SimpleNamespace(wsgi=app))

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from billing.db import store_orders
 from billing.settings import BillingSettings
+from nbship_common.app import extension_of
 from nbship_common.broker import connection_parameters, declare_queue
 from nbship_common.database import ping
 from nbship_common.errors import describe
@@ -276,8 +277,4 @@ def init_app(app: Flask, settings: BillingSettings, engine: Engine) -> BillingCo
 
 def consumer_of(app: object) -> BillingConsumer | None:
     """The consumer of a billing app, or None for anything else (gunicorn's master has no app)."""
-    if isinstance(app, Flask):
-        consumer = app.extensions.get(_EXTENSION)
-        if isinstance(consumer, BillingConsumer):
-            return consumer
-    return None
+    return extension_of(app, _EXTENSION, BillingConsumer)

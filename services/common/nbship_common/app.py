@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from flask import Flask
 
@@ -12,6 +13,8 @@ from nbship_common.health import init_health
 from nbship_common.logging import configure_logging, init_request_logging
 from nbship_common.settings import CommonSettings
 from nbship_common.validation import MAX_CONTENT_LENGTH
+
+T = TypeVar("T")
 
 
 def create_base_app(
@@ -35,3 +38,15 @@ def create_base_app(
     register_error_handlers(app)
     init_health(app, settings)
     return app
+
+
+def extension_of(app: object, name: str, kind: type[T]) -> T | None:
+    """App's `extensions[name]` if it is a KIND, else None.
+
+    For gunicorn hooks, whose worker may hold no Flask app (the master calls worker_exit too).
+    """
+    if isinstance(app, Flask):
+        found = app.extensions.get(name)
+        if isinstance(found, kind):
+            return found
+    return None
