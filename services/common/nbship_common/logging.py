@@ -133,15 +133,14 @@ class LineWriterHandler(logging.Handler):
 
     def _start_writer(self) -> None:
         # Started on first use, and again in a forked child (threads do not survive a fork).
-        if self._writer is not None and self._writer_pid == os.getpid():
-            return
-        with self.lock or threading.Lock():
-            if self._writer is None or self._writer_pid != os.getpid():
-                self._writer_pid = os.getpid()
-                self._writer = threading.Thread(target=self._write, name="log-writer", daemon=True)
-                self._writer.start()
+        # Only emit calls this, under the handler's lock, so one writer is ever started.
+        if self._writer is None or self._writer_pid != os.getpid():
+            self._writer_pid = os.getpid()
+            self._writer = threading.Thread(target=self._write, name="log-writer", daemon=True)
+            self._writer.start()
 
     def _write(self) -> None:
+        failing: set[int] = set()  # the streams whose failure has been reported
         stop = False
         while not stop:
             batch: list[str] = []
@@ -170,7 +169,14 @@ class LineWriterHandler(logging.Handler):
                         stream.flush()
                     except (OSError, ValueError) as exc:
                         # Nowhere left to log it: say so once on the real stderr.
-                        print(f"log writer: cannot write to {stream!r}: {exc}", file=sys.__stderr__)
+                        if id(stream) not in failing:
+                            failing.add(id(stream))
+                            print(
+                                f"log writer: cannot write to {stream!r}: {exc}",
+                                file=sys.__stderr__,
+                            )
+                    else:
+                        failing.discard(id(stream))
             for event in written:
                 event.set()
 

@@ -148,10 +148,14 @@ class BrokenStream(io.StringIO):
         raise OSError(28, "No space left on device")
 
 
-def test_a_failing_sink_does_not_stop_the_others(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failing_sink_does_not_stop_the_others_and_is_reported_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     good = io.StringIO()
     handler = writer(BrokenStream(), good)
-    handler.handle(record("still here"))
-    handler.flush()
-    assert good.getvalue() == "still here\n"
+    for line in ("still here", "and here"):
+        handler.handle(record(line))
+        handler.flush()
+    assert good.getvalue() == "still here\nand here\n"
     handler.close()
+    assert capfd.readouterr().err.count("No space left on device") == 1
