@@ -162,23 +162,22 @@ class LineWriterHandler(logging.Handler):
                 except queue.Empty:
                     break
             if batch:
-                text = "\n".join(batch) + "\n"
-                for stream in self._streams:
-                    try:
-                        stream.write(text)
-                        stream.flush()
-                    except (OSError, ValueError) as exc:
-                        # Nowhere left to log it: say so once on the real stderr.
-                        if id(stream) not in failing:
-                            failing.add(id(stream))
-                            print(
-                                f"log writer: cannot write to {stream!r}: {exc}",
-                                file=sys.__stderr__,
-                            )
-                    else:
-                        failing.discard(id(stream))
+                self._send("\n".join(batch) + "\n", failing)
             for event in written:
                 event.set()
+
+    def _send(self, text: str, failing: set[int]) -> None:
+        """Write TEXT to every sink; a sink that fails is reported once, until it works again."""
+        for stream in self._streams:
+            try:
+                stream.write(text)
+                stream.flush()
+            except (OSError, ValueError) as exc:
+                if id(stream) not in failing:  # nowhere left to log it but the real stderr
+                    failing.add(id(stream))
+                    print(f"log writer: cannot write to {stream!r}: {exc}", file=sys.__stderr__)
+            else:
+                failing.discard(id(stream))
 
 
 def configure_logging(service: str, level: str, log_file: Path | None = None) -> None:
