@@ -13,16 +13,16 @@ if TYPE_CHECKING:
 
 bind = bind_address(default_port=3000)
 # One process: its event loop serves every connection, and a second process on two cores shared
-# with inventory, two databases and a broker measured 25% more CPU per request (context switches
-# between two loops doing the same work). If it dies, gunicorn's master keeps the listening
+# with inventory, two databases and a broker measured more CPU per request, not less (context
+# switches between two loops doing the same work). If it dies, gunicorn's master keeps the listening
 # socket, so clients wait in the backlog while it starts another. Raise WEB_CONCURRENCY on a
 # host with cores to spare.
 workers = workers_from_env(default=1)
 
 # The gateway only waits: on inventory for movies, on the broker's confirm for orders. On
 # gevent's worker each request is a greenlet, so a thousand can wait at once in one thread, and
-# none pays for the GIL hand-offs that made a proxied request on gthread cost twice as much CPU
-# (bench/results/gateway.json). gunicorn monkey-patches the worker before it loads the app.
+# none pays for the GIL hand-offs that made a proxied request on gthread cost as much CPU as
+# inventory spent answering it. gunicorn monkey-patches the worker before it loads the app.
 # inventory and billing stay on gthread: their database driver blocks outside Python.
 worker_class = "gevent"
 # Open client connections per worker; beyond them new clients wait in the listen backlog.

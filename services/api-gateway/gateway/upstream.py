@@ -2,11 +2,9 @@
 
 The standard library's http.client rather than urllib3 or requests: the gateway forwards one
 fixed-shape request per call, and both libraries' layers (sessions, retry objects, response
-wrappers) cost more CPU than the call itself. Measured on one machine, in one run: requests
-about 800 us per call, urllib3 137 us, http.client 67 us; with urllib3 the gateway's proxied GET
-cost 1.58 times a direct one, with http.client 1.41 (bench/results/gateway.json). The pool adds
-what urllib3 gave: reuse, a bound on open connections, and replacing a connection inventory
-closed while it sat idle.
+wrappers) cost more CPU than the call itself. Measured side by side in one run: requests about
+800 us of CPU per call, urllib3 137 us, http.client 67 us. The pool adds what urllib3 gave:
+reuse, a bound on open connections, and replacing a connection inventory closed while idle.
 """
 
 from __future__ import annotations
@@ -70,7 +68,6 @@ class InventoryClient:
         url = urlsplit(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"inventory URL must be http(s)://host[:port]: {base_url!r}")
-        self.base_url = base_url.rstrip("/")
         self._connection_class = (
             http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         )
