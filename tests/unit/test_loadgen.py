@@ -86,6 +86,18 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def rounds_of(target: Target, rounds: int, seconds: float) -> dict[str, Any]:
+    """Params for alternating rounds against two paths of TARGET, two clients each."""
+    return {
+        "mode": "rounds",
+        "targets": {"a": f"{target.url}/a", "b": f"{target.url}/b"},
+        "clients": 2,
+        "rounds": rounds,
+        "round_seconds": seconds,
+        "warmup_seconds": 0.1,
+    }
+
+
 def test_orders_are_each_posted_once_and_answers_counted(target: Target) -> None:
     result = run({"mode": "orders", "url": f"{target.url}/api/billing", "count": 50, "clients": 4})
     assert (result["accepted"], result["failed"]) == (45, 5)
@@ -97,15 +109,7 @@ def test_orders_are_each_posted_once_and_answers_counted(target: Target) -> None
 
 
 def test_rounds_alternate_targets_and_time_every_answer(target: Target) -> None:
-    params = {
-        "mode": "rounds",
-        "targets": {"a": f"{target.url}/a", "b": f"{target.url}/b"},
-        "clients": 2,
-        "rounds": 3,
-        "round_seconds": 0.2,
-        "warmup_seconds": 0.1,
-    }
-    result = run(params)
+    result = run(rounds_of(target, rounds=3, seconds=0.2))
     assert [(r["round"], r["target"]) for r in result["rounds"]] == [
         (0, "a"), (0, "b"), (1, "b"), (1, "a"), (2, "a"), (2, "b"),
     ]  # fmt: skip
@@ -118,15 +122,7 @@ def test_rounds_alternate_targets_and_time_every_answer(target: Target) -> None:
 def test_a_get_on_a_connection_closed_while_idle_is_sent_again(target: Target) -> None:
     # Like gunicorn's keep-alive timeout: each target sits idle while the other is measured.
     target.idle_timeout = 0.1
-    params = {
-        "mode": "rounds",
-        "targets": {"a": f"{target.url}/a", "b": f"{target.url}/b"},
-        "clients": 2,
-        "rounds": 2,
-        "round_seconds": 0.3,
-        "warmup_seconds": 0.1,
-    }
-    result = run(params)
+    result = run(rounds_of(target, rounds=2, seconds=0.3))
     assert [r["errors"] for r in result["rounds"]] == [0, 0, 0, 0]
     assert target.connections > 4  # the closed connections were replaced
 

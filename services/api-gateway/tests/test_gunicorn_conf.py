@@ -28,21 +28,6 @@ def test_config_values_pass_gunicorn_validation(monkeypatch: pytest.MonkeyPatch)
     assert cfg.reuse_port is True
 
 
-def test_gunicorn_builds_no_access_log_entries() -> None:
-    # The apps log their own JSON request line; gunicorn's logger must not do the work twice.
-    from nbship_common.gunicorn_base import AppLogger
-
-    cfg = Config()
-    cfg.set("logger_class", AppLogger)
-    cfg.set("logconfig_dict", {"version": 1})
-    logger = cfg.logger_class(cfg)
-    assert isinstance(logger, AppLogger)
-    built = []
-    logger.atoms = lambda *args: built.append(args)  # type: ignore[method-assign]
-    logger.access(object(), object(), {}, 0.001)
-    assert built == []
-
-
 def test_worker_exit_finds_the_publisher_and_is_harmless_in_the_master(app: Any) -> None:
     from gateway import gunicorn_conf
     from gateway.publisher import BillingPublisher, publisher_of

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from gevent.event import AsyncResult
 
 from gateway.publisher import BrokerUnavailable, Confirms
 
 
-def outcome(waiter: object) -> str:
-    """ "waiting", "confirmed" or the failure's message, for an AsyncResult."""
-    if not waiter.ready():  # type: ignore[attr-defined]
+def outcome(waiter: AsyncResult) -> str:
+    """ "waiting", "confirmed" or the failure's message."""
+    if not waiter.ready():
         return "waiting"
     try:
-        waiter.get()  # type: ignore[attr-defined]
+        waiter.get()
     except BrokerUnavailable as exc:
         return str(exc)
     return "confirmed"

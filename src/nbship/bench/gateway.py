@@ -121,7 +121,9 @@ def run(
     inventory, PostgreSQL, the load generator) sharing the same two cores.
     """
     movie_id = _create_movie(bench.gateway_url)
-    levels = {"1 client": 1, f"{clients} clients": clients}
+    levels = {"1 client": 1}
+    if clients > 1:
+        levels[f"{clients} clients"] = clients
     try:
         measured = {
             label: _measure(bench, movie_id, count, rounds, round_seconds)
