@@ -228,29 +228,44 @@ def init_request_logging(app: Flask) -> None:
     app.after_request(_finish_request)
 
 
+def request_id_from(incoming: str | None) -> str:
+    """INCOMING (an X-Request-ID value) when it is a short, plain token, else a new UUID4."""
+    if incoming and _VALID_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return str(uuid.uuid4())
+
+
+def log_request(
+    method: str, path: str, status: int, started: float | None, request_id: str
+) -> None:
+    """Log the one line a request ends with; STARTED is its time.perf_counter() at arrival.
+
+    Successful probes go to DEBUG, so that health checks do not drown real traffic.
+    """
+    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    level = logging.DEBUG if path in PROBE_PATHS and status < 400 else logging.INFO
+    request_log.log(
+        level,
+        "request",
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "request_id": request_id,
+        },
+    )
+
+
 def _start_request() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
 
 
 def _finish_request(response: Response) -> Response:
     request_id = g.get("request_id") or str(uuid.uuid4())
     response.headers[REQUEST_ID_HEADER] = request_id
-    started = g.get("request_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-    level = logging.INFO
-    if request.path in PROBE_PATHS and response.status_code < 400:
-        level = logging.DEBUG
-    request_log.log(
-        level,
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": duration_ms,
-            "request_id": request_id,
-        },
+    log_request(
+        request.method, request.path, response.status_code, g.get("request_started"), request_id
     )
     return response
