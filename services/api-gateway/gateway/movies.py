@@ -26,6 +26,7 @@ _FAILURES = {
     "connect-timeout": (503, "inventory service unavailable"),
     "read-timeout": (504, "inventory service timed out"),
     "unreachable": (502, "inventory service unavailable"),
+    "invalid-answer": (502, "inventory service sent an invalid answer"),
 }
 
 bp = Blueprint("movies", __name__)
@@ -55,9 +56,12 @@ def proxy(movie_id: str | None = None) -> Response:
         status, error = _FAILURES[exc.kind]
         log.error(error, extra={"reason": str(exc)[:500]})
         raise ApiError(status, error, "try again shortly") from None
+    except ValueError as exc:  # a forwarded header that would break its line: nothing was sent
+        raise ApiError(400, "invalid request header", str(exc)) from None
     response = Response(answer.body, status=answer.status)
-    response.headers["Content-Type"] = answer.headers.get("Content-Type", "application/json")
+    response.headers["Content-Type"] = answer.headers.get("content-type", "application/json")
     for name in _FORWARDED_RESPONSE_HEADERS:
-        if name in answer.headers:
-            response.headers[name] = answer.headers[name]
+        value = answer.headers.get(name.lower())
+        if value is not None:
+            response.headers[name] = value
     return response

@@ -31,9 +31,8 @@ class GatewaySettings:
         """Read and validate; a missing or invalid variable raises SettingsError naming it."""
         env = Env(environ)
         common = read_common(env, service="api-gateway", default_port=3000)
-        inventory_url = env.url(
-            "INVENTORY_URL", schemes=("http", "https"), development=common.development
-        )
+        # Plain HTTP on the stack's internal network; the client speaks nothing else.
+        inventory_url = env.url("INVENTORY_URL", schemes=("http",), development=common.development)
         return cls(
             common=common,
             inventory_url=inventory_url.rstrip("/"),

@@ -1,8 +1,14 @@
-"""Fixtures for the gateway: an app whose inventory and broker addresses refuse connections."""
+"""Fixtures for the gateway: an app whose inventory and broker addresses refuse connections,
+and a stand-in inventory (a real HTTP/1.1 server on loopback) for what must reach inventory."""
 
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask import Flask
@@ -15,6 +21,97 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request as the stand-in inventory received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Reply:
+    """What the stand-in inventory answers."""
+
+    status: int = 200
+    body: bytes = b'{"movies": []}'
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+
+
+class StandInInventory(ThreadingHTTPServer):
+    """An HTTP/1.1 keep-alive server, as gunicorn serves inventory, that records every TCP
+    connection it accepts and every request it receives."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.connections: list[tuple[str, int]] = []
+        self.received: list[Received] = []
+        self.reply = Reply()
+        self.close_after_response = False
+        self.delay = 0.0
+        # Like gunicorn's keepalive: an idle connection is closed after this many seconds.
+        self.idle_timeout: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def paths(self) -> list[str]:
+        return [request.path for request in self.received]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as gunicorn serves inventory
+    server: StandInInventory
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout
+        super().setup()
+        self.server.connections.append(self.client_address)
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append(
+            Received(self.command, self.path, dict(self.headers.items()), body)
+        )
+        time.sleep(self.server.delay)
+        reply = self.server.reply
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+        # Like gunicorn's keepalive timeout: the server drops the connection after answering,
+        # without telling the client.
+        self.close_connection = self.server.close_after_response
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output quiet."""
+
+
+@pytest.fixture
+def inventory() -> Iterator[StandInInventory]:
+    """A stand-in for inventory that records the connections and requests it gets."""
+    httpd = StandInInventory()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
 
 
 @pytest.fixture
@@ -31,3 +128,14 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def app(gateway_env: None) -> Flask:
     """The gateway app exactly as gunicorn builds it."""
     return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def proxying_app(
+    gateway_env: None, inventory: StandInInventory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Flask]:
+    """The gateway app with the stand-in as its inventory."""
+    monkeypatch.setenv("INVENTORY_URL", inventory.url)
+    app = create_app({"TESTING": True})
+    yield app
+    app.extensions["inventory_client"].close()
