@@ -14,8 +14,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect
+from werkzeug.routing import Map, RequestRedirect
 
+from gateway import movies
 from gateway.openapi import DOCUMENT_PATH
 from nbship_common.validation import MAX_CONTENT_LENGTH
 
@@ -44,10 +45,16 @@ def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def flask_operations(app: Flask) -> set[tuple[str, str]]:
+def route_maps(app: Flask) -> list[Map]:
+    """Every router of the gateway: the Flask app's and the movies pass-through's in front."""
+    return [app.url_map, movies.ROUTES]
+
+
+def routed_operations(app: Flask) -> set[tuple[str, str]]:
     return {
         (FLASK_PLACEHOLDER.sub(r"{\1}", rule.rule), method)
-        for rule in app.url_map.iter_rules()
+        for routes in route_maps(app)
+        for rule in routes.iter_rules()
         for method in (rule.methods or set()) - AUTOMATIC_METHODS
     }
 
@@ -162,27 +169,39 @@ def test_order_fields_accept_strings_or_numbers(document: dict[str, Any]) -> Non
 
 
 def test_every_route_is_documented(app: Flask, document: dict[str, Any]) -> None:
-    missing = flask_operations(app) - documented_operations(document)
+    missing = routed_operations(app) - documented_operations(document)
     assert not missing, f"routes missing from openapi.json: {sorted(missing)}"
 
 
-def test_every_documented_operation_is_routed(app: Flask, document: dict[str, Any]) -> None:
-    adapter = app.url_map.bind("localhost")
+def test_every_documented_operation_is_routed_once(app: Flask, document: dict[str, Any]) -> None:
+    adapters = [routes.bind("localhost") for routes in route_maps(app)]
     for path, method in sorted(documented_operations(document)):
         concrete = OPENAPI_PLACEHOLDER.sub("1", path)
-        try:
-            adapter.match(concrete, method=method)
-        except RequestRedirect:
-            pytest.fail(f"{method} {path} redirects")
-        except HTTPException as exc:
-            pytest.fail(f"{method} {path} is documented but answers {exc.code}")
+        answers: list[int] = []
+        for adapter in adapters:
+            try:
+                adapter.match(concrete, method=method)
+                answers.append(200)
+            except RequestRedirect:
+                pytest.fail(f"{method} {path} redirects")
+            except HTTPException as exc:
+                answers.append(exc.code or 0)
+        assert answers.count(200) == 1, f"{method} {path} is documented; routers answer {answers}"
+
+
+def test_the_pass_through_owns_every_movies_path_and_only_those(app: Flask) -> None:
+    """What the pass-through routes must be what it intercepts, and Flask must route none of it."""
+    for rule in movies.ROUTES.iter_rules():
+        assert rule.rule == movies.PREFIX or rule.rule.startswith(f"{movies.PREFIX}/")
+    for rule in app.url_map.iter_rules():
+        assert not rule.rule.startswith(movies.PREFIX), rule.rule
 
 
 def test_api_paths_are_documented_with_and_without_trailing_slash(
     app: Flask, document: dict[str, Any]
 ) -> None:
     paths = set(document["paths"])
-    api_paths = {path for path, _method in flask_operations(app) if path.startswith("/api/")}
+    api_paths = {path for path, _method in routed_operations(app) if path.startswith("/api/")}
     assert api_paths
     for path in api_paths:
         assert {path, f"{path}/"} <= paths
