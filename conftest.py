@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from socketserver import BaseServer
+from typing import TypeVar
 
 import pytest
 
@@ -14,3 +17,24 @@ def _write_service_logs_within_the_test() -> Iterator[None]:
     """Service apps log from a background thread: write a test's lines before its capture ends."""
     yield
     flush_logs()
+
+
+Server = TypeVar("Server", bound=BaseServer)
+
+
+@pytest.fixture
+def serve_http() -> Iterator[Callable[[Server], Server]]:
+    """serve_http(server): SERVER (a stand-in peer) serving on a thread until the test ends."""
+    started: list[tuple[BaseServer, threading.Thread]] = []
+
+    def serve(server: Server) -> Server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield serve
+    for server, thread in started:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

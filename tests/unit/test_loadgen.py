@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -64,14 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def target() -> Iterator[Target]:
+def target(serve_http: Callable[[Target], Target]) -> Target:
     """A server the load generator sends its requests to."""
-    server = Target()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    return serve_http(Target())
 
 
 def run(params: dict[str, Any]) -> dict[str, Any]:

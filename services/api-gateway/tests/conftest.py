@@ -4,9 +4,8 @@ and a stand-in inventory (a real HTTP/1.1 server on loopback) for what must reac
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -101,17 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def inventory() -> Iterator[StandInInventory]:
+def inventory(serve_http: Callable[[StandInInventory], StandInInventory]) -> StandInInventory:
     """A stand-in for inventory that records the connections and requests it gets."""
-    httpd = StandInInventory()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    return serve_http(StandInInventory())
 
 
 @pytest.fixture
