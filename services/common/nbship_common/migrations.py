@@ -3,11 +3,28 @@ service's models as the target. Each service's migrations/env.py calls `run` wit
 
 from __future__ import annotations
 
+import logging
+
 from alembic import context
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import Connection, Engine, MetaData, create_engine, pool
+from sqlalchemy.exc import OperationalError
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from nbship_common.logging import configure_logging
 from nbship_common.settings import Env, database_url, read_common
+
+log = logging.getLogger(__name__)
+
+# How long the one-shot migration step waits for its database to accept connections. Compose
+# starts an app only once its database is healthy; Swarm has no start order, and replaces a
+# database (stop-first) while a release's new app tasks start, so there it may not answer yet.
+CONNECT_WAIT_SECONDS = 90.0
 
 
 def run(target_metadata: MetaData, service: str) -> None:
@@ -28,7 +45,20 @@ def run(target_metadata: MetaData, service: str) -> None:
             context.run_migrations()
         return
     engine = create_engine(url, poolclass=pool.NullPool)
-    with engine.connect() as connection:
+    with connect_when_ready(engine) as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+
+
+def connect_when_ready(engine: Engine, wait_seconds: float = CONNECT_WAIT_SECONDS) -> Connection:
+    """A connection from ENGINE, retried with capped backoff while the database does not accept
+    one (not resolvable, not listening, starting up), for up to WAIT_SECONDS; then its error."""
+    retrying = Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_exponential(multiplier=0.25, max=3),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+    return retrying(engine.connect)
