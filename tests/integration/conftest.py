@@ -23,6 +23,7 @@ import requests
 from nbship import docker
 from nbship.deploy import Stack as DeployStack
 from nbship.envfile import parse as parse_env
+from nbship.images import IMAGES
 from nbship.paths import ROOT
 
 pytestmark = pytest.mark.integration
@@ -183,3 +184,21 @@ def stack(pipeline: Pipeline) -> Iterator[RunningStack]:
     finally:
         running.compose("down", "--volumes", "--remove-orphans", check=False)
         remove_compose_project(pipeline.project)
+
+
+@pytest.fixture(scope="session")
+def broken_release(pipeline: Pipeline) -> str:
+    """A version in the pipeline's registry that never gets healthy: V1's images, except that
+    inventory-app is the PostgreSQL image, which exits at once without its POSTGRES_* settings
+    (so it is restarted again and again)."""
+    broken = "0.9.0-broken"
+    remote = f"{pipeline.registry}/nbship"
+    for image in IMAGES:
+        source = f"nbship/{'postgres' if image.name == 'inventory-app' else image.name}:{V1}"
+        subprocess.run(["docker", "tag", source, f"{remote}/{image.name}:{broken}"], check=True)
+        subprocess.run(
+            ["docker", "push", "--quiet", f"{remote}/{image.name}:{broken}"],
+            check=True,
+            capture_output=True,
+        )
+    return broken

@@ -72,21 +72,10 @@ def test_rollback_serves_previous_release_and_keeps_data(stack: Any) -> None:
     assert stack.version()["version"] == V1
 
 
-def test_unhealthy_release_is_not_left_running(stack: Any) -> None:
+def test_unhealthy_release_is_not_left_running(stack: Any, broken_release: str) -> None:
     """A release whose inventory never gets healthy is replaced by what ran before."""
     line = stack.pipeline
-    broken = "0.9.0-broken"
-    remote = f"{line.registry}/nbship"
-    for image in IMAGES:
-        # Same images as V1, except inventory-app is the PostgreSQL image, which exits at once
-        # without its POSTGRES_* settings: restarted again and again, never healthy.
-        source = f"nbship/{'postgres' if image.name == 'inventory-app' else image.name}:{V1}"
-        subprocess.run(["docker", "tag", source, f"{remote}/{image.name}:{broken}"], check=True)
-        subprocess.run(
-            ["docker", "push", "--quiet", f"{remote}/{image.name}:{broken}"],
-            check=True,
-            capture_output=True,
-        )
+    broken = broken_release
     before = _images_in_use(stack)
 
     result = line.invoke(
