@@ -17,6 +17,7 @@ ns = Collection(
     release.promote,
     release.deploy,
     release.rollback,
+    release.down,
     release.releases,
 )
 ns.add_collection(bench.ns)

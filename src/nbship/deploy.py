@@ -1,14 +1,17 @@
-"""Deploying the compose stack pinned by digest, health-gated, and rolling it back.
+"""Deploying the stack pinned by digest, health-gated, and rolling it back.
 
 A deploy resolves every image of a version to its digest in the registry before it touches the
-running stack, pulls them, then starts them with `docker compose up --wait`. When the new
-release does not become healthy, the previous release is started again (or, for a first deploy,
-the stack is stopped), so the stack is never left half on one version and half on another.
+running stack, then hands the pinned images to the stack's runtime: Docker Compose on this host
+(`docker compose up`), or Docker Swarm (`docker stack deploy`, from the same compose file; see
+nbship.swarm). When the new release does not become healthy, the previous release is started
+again (or, for a first deploy, the stack is stopped), so the stack is never left half on one
+version and half on another.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +19,13 @@ from pathlib import Path
 import requests
 import semver
 
-from nbship import docker, envfile
+from nbship import docker, envfile, swarm
 from nbship.errors import NbshipError
 from nbship.images import IMAGES
 from nbship.paths import COMPOSE_FILE, ENV_EXAMPLE, ROOT
 from nbship.registry import Registry
 from nbship.releases import Ledger, Release
+from nbship.runtime import FAILED, Runtime
 from nbship.version import docker_tag
 
 # Every service of deploy/compose.yaml: all must be running and healthy for a release to count.
@@ -35,6 +39,10 @@ STACK_SERVICES = (
 )
 
 
+# Where a stack can run: "compose" (Docker Compose on this host) or "swarm" (a Docker Swarm).
+ORCHESTRATORS = ("compose", "swarm")
+
+
 def image_variable(image_name: str) -> str:
     """The compose variable that carries an image reference: NBSHIP_IMAGE_INVENTORY_APP."""
     return "NBSHIP_IMAGE_" + image_name.upper().replace("-", "_")
@@ -42,17 +50,32 @@ def image_variable(image_name: str) -> str:
 
 @dataclass(frozen=True)
 class Stack:
-    """One deployed stack: its compose project, published gateway port and local state."""
+    """One deployed stack: its project, published gateway port, local state and orchestrator."""
 
     project: str = "nbship"
     gateway_port: int = 3000
     state_dir: Path = ROOT / ".nbship"
     env_file: Path = ROOT / ".env"
     wait_timeout: int = 240
+    orchestrator: str = "compose"
+
+    def __post_init__(self) -> None:
+        if self.orchestrator not in ORCHESTRATORS:
+            raise NbshipError(
+                f"unknown orchestrator {self.orchestrator!r}: use one of {', '.join(ORCHESTRATORS)}"
+            )
 
     @property
     def ledger(self) -> Ledger:
-        return Ledger(self.state_dir / self.project / "releases.json")
+        # A Swarm stack and a compose project of one name are two deployments, two histories.
+        name = "releases.json" if self.orchestrator == "compose" else "releases-swarm.json"
+        return Ledger(self.state_dir / self.project / name)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self.orchestrator == "swarm":
+            return swarm.SwarmRuntime(self)
+        return ComposeRuntime(self)
 
     @property
     def gateway_url(self) -> str:
@@ -64,10 +87,55 @@ class Stack:
         env.update({image_variable(name): ref for name, ref in images.items()})
         return env
 
-    def compose(self, images: dict[str, str], *args: str, capture: bool = True, check: bool = True):
+    def compose(
+        self, images: dict[str, str], *args: str, capture: bool = True, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run docker compose for this stack with the given images pinned."""
         cmd = [*docker.compose_command(), "-f", str(COMPOSE_FILE), "-p", self.project, *args]
         return docker.run(cmd, env=self.environment(images), capture=capture, check=check)
+
+
+class ComposeRuntime:
+    """The stack as a Docker Compose project on this host."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def pull(self, images: dict[str, str]) -> None:
+        self.stack.compose(images, "pull", "--quiet")
+
+    def up(self, images: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return self.stack.compose(images, "up", "--detach", "--remove-orphans", check=False)
+
+    def states(self, images: dict[str, str]) -> dict[str, str]:
+        result = self.stack.compose(images, "ps", "--all", "--format", "json", check=False)
+        rows: list[dict[str, str]] = []
+        for line in result.stdout.splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                rows.extend(json.loads(line))
+            elif line.startswith("{"):
+                rows.append(json.loads(line))
+        states = {}
+        for row in rows:
+            state, health = row.get("State", ""), row.get("Health", "")
+            if state == "running" and health in ("healthy", ""):
+                states[row["Service"]] = "healthy"
+            else:
+                states[row["Service"]] = health if state == "running" else state
+        return states
+
+    def logs(self, images: dict[str, str], service: str) -> str:
+        tail = ["logs", "--no-color", "--tail", "15", service]
+        return self.stack.compose(images, *tail, check=False).stdout.rstrip()
+
+    def stop(self, images: dict[str, str]) -> str:
+        self.stack.compose(images, "stop")
+        return "stopped the stack"
+
+    def down(self, images: dict[str, str], remove_data: bool) -> None:
+        volumes = ["--volumes"] if remove_data else []
+        self.stack.compose(images, "down", "--remove-orphans", *volumes)
 
 
 def resolve(registry: Registry, version: semver.Version) -> dict[str, str]:
@@ -98,8 +166,11 @@ def deploy(stack: Stack, registry: Registry, version: semver.Version) -> Release
     with ledger.locked():
         images = resolve(registry, version)
         previous = ledger.current()
-        print(f"nbship: deploying {version} to stack {stack.project!r} (images pinned by digest)")
-        stack.compose(images, "pull", "--quiet")
+        print(
+            f"nbship: deploying {version} to {stack.orchestrator} stack {stack.project!r} "
+            "(images pinned by digest)"
+        )
+        stack.runtime.pull(images)
         return _switch(stack, str(version), images, previous, action="deploy")
 
 
@@ -116,7 +187,7 @@ def rollback(stack: Stack, version: str | None = None) -> Release:
         )
         missing = [ref for ref in target.images.values() if not docker.image_exists(ref)]
         if missing:
-            stack.compose(target.images, "pull", "--quiet")
+            stack.runtime.pull(target.images)
         return _switch(stack, target.version, target.images, current, action="rollback")
 
 
@@ -124,9 +195,13 @@ def _switch(
     stack: Stack, version: str, images: dict[str, str], previous: Release | None, action: str
 ) -> Release:
     started = time.monotonic()
-    up = ["up", "--detach", "--remove-orphans"]
-    result = stack.compose(images, *up, check=False)
-    problems = wait_healthy(stack, images) if result.returncode == 0 else ["compose up failed"]
+    runtime = stack.runtime
+    result = runtime.up(images)
+    if result.returncode == 0:
+        problems = wait_healthy(stack, images)
+    else:
+        said = result.stderr.strip().splitlines() or ["no reason given"]
+        problems = [f"{stack.orchestrator} could not start it: {said[-1]}"]
     if not problems:
         release = stack.ledger.record(version, images, action=action)
         print(f"nbship: {version} is live and healthy ({time.monotonic() - started:.0f}s)")
@@ -134,41 +209,19 @@ def _switch(
     stack.ledger.record(version, images, action=action, status="failed", note="; ".join(problems))
     for problem in problems[:3]:
         name = problem.split(" ", 1)[0]
-        logs = stack.compose(images, "logs", "--no-color", "--tail", "15", name, check=False)
-        print(f"--- last log lines of {name} ---\n{logs.stdout.rstrip()}")
+        if name in STACK_SERVICES:
+            print(f"--- last log lines of {name} ---\n{runtime.logs(images, name)}")
     if previous is not None:
         print(f"nbship: {version} did not become healthy; restoring {previous.version}")
-        stack.compose(previous.images, *up)
-        if wait_healthy(stack, previous.images):
+        restored = runtime.up(previous.images)
+        if restored.returncode != 0 or wait_healthy(stack, previous.images):
             raise NbshipError(
                 f"{action} of {version} failed and restoring {previous.version} failed too"
             )
         what = f"restored {previous.version}"
     else:
-        stack.compose(images, "stop")
-        what = "stopped the stack (no earlier release to restore)"
-    detail = "; ".join(problems) or result.stderr.strip()
-    raise NbshipError(f"{action} of {version} failed ({detail}); {what}")
-
-
-def service_states(stack: Stack, images: dict[str, str]) -> dict[str, str]:
-    """Each service's state: "healthy", or what is wrong (restarting, exited, starting, ...)."""
-    result = stack.compose(images, "ps", "--all", "--format", "json", check=False)
-    rows: list[dict[str, str]] = []
-    for line in result.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            rows.extend(json.loads(line))
-        elif line.startswith("{"):
-            rows.append(json.loads(line))
-    states = {}
-    for row in rows:
-        state, health = row.get("State", ""), row.get("Health", "")
-        if state == "running" and health in ("healthy", ""):
-            states[row["Service"]] = "healthy"
-        else:
-            states[row["Service"]] = health if state == "running" else state
-    return states
+        what = f"{runtime.stop(images)} (no earlier release to restore)"
+    raise NbshipError(f"{action} of {version} failed ({'; '.join(problems)}); {what}")
 
 
 def wait_healthy(stack: Stack, images: dict[str, str]) -> list[str]:
@@ -180,8 +233,9 @@ def wait_healthy(stack: Stack, images: dict[str, str]) -> list[str]:
     deadline = time.monotonic() + stack.wait_timeout
     expected = set(STACK_SERVICES)
     good_looks, last_report = 0, ""
+    runtime = stack.runtime
     while True:
-        states = service_states(stack, images)
+        states = runtime.states(images)
         missing = sorted(expected - states.keys())
         bad = [f"{name} {state}" for name, state in sorted(states.items()) if state != "healthy"]
         bad += [f"{name} missing" for name in missing]
@@ -192,7 +246,9 @@ def wait_healthy(stack: Stack, images: dict[str, str]) -> list[str]:
         if report and report != last_report:
             print(f"  waiting: {report}", flush=True)
             last_report = report
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or any(
+            state.startswith(FAILED) for state in states.values()
+        ):
             return bad
         time.sleep(1)
 
@@ -212,4 +268,4 @@ def down(stack: Stack, remove_data: bool = False) -> None:
     docker.ensure_daemon()
     current = stack.ledger.current()
     images = current.images if current else {image.name: "none" for image in IMAGES}
-    stack.compose(images, "down", "--remove-orphans", *(["--volumes"] if remove_data else []))
+    stack.runtime.down(images, remove_data)

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "env_file": ".env",
     "base": "auto",
     "wait_timeout": 240,
+    # "compose" (this host) or "swarm" (docker stack deploy from this manager); --swarm sets it
+    "orchestrator": "compose",
 }
 
 
@@ -58,7 +60,8 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
-def stack(c: Context) -> Stack:
+def stack(c: Context, swarm: bool = False) -> Stack:
+    """The configured stack; on Docker Swarm when SWARM (a task's --swarm) or configured so."""
     cfg = conf(c)
     return Stack(
         project=cfg.project,
@@ -66,6 +69,7 @@ def stack(c: Context) -> Stack:
         state_dir=_path(cfg.state_dir),
         env_file=_path(cfg.env_file),
         wait_timeout=int(cfg.wait_timeout),
+        orchestrator="swarm" if swarm else str(cfg.orchestrator),
     )
 
 

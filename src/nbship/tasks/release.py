@@ -1,4 +1,4 @@
-"""The release pipeline's front tasks: build, push, deploy, rollback, releases."""
+"""The release pipeline's front tasks: build, push, promote, deploy, rollback, down, releases."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from nbship.tasks._common import task
 
 IMAGE_HELP = (
     "only this image (repeatable; default: all of " + ", ".join(i.name for i in images.IMAGES) + ")"
+)
+SWARM_HELP = (
+    "the stack on Docker Swarm (docker stack deploy, from this manager) instead of compose on "
+    "this host; or set INVOKE_NBSHIP_ORCHESTRATOR=swarm"
 )
 USERNAME_HELP = (
     "user to log in as when the registry asks (default: REGISTRY_USERNAME or GITHUB_ACTOR); the "
@@ -100,27 +104,49 @@ def promote(
     help={
         "version": "version to deploy from the registry (default: the VERSION file)",
         "registry": "registry to deploy from (default: localhost:5001)",
+        "swarm": SWARM_HELP,
     }
 )
-def deploy(c: Context, version: str | None = None, registry: str | None = None) -> None:
+def deploy(
+    c: Context, version: str | None = None, registry: str | None = None, swarm: bool = False
+) -> None:
     """Deploy a version from the registry, pinned by digest; wait until every service is healthy."""
-    target = common.stack(c)
+    target = common.stack(c, swarm)
     deploying.deploy(target, common.registry(c, registry), _version(version))
     _print_running(target)
 
 
-@task(help={"to": "roll back to this earlier deployed version instead of the previous one"})
-def rollback(c: Context, to: str | None = None) -> None:
+@task(
+    help={
+        "to": "roll back to this earlier deployed version instead of the previous one",
+        "swarm": SWARM_HELP,
+    }
+)
+def rollback(c: Context, to: str | None = None, swarm: bool = False) -> None:
     """Return the stack to the previous deployed release (no build, no registry needed)."""
-    target = common.stack(c)
+    target = common.stack(c, swarm)
     deploying.rollback(target, str(versions.parse(to)) if to else None)
     _print_running(target)
 
 
-@task
-def releases(c: Context) -> None:
+@task(
+    help={
+        "remove_data": "also delete the stack's volumes: both databases, the broker, the logs",
+        "swarm": SWARM_HELP,
+    }
+)
+def down(c: Context, remove_data: bool = False, swarm: bool = False) -> None:
+    """Stop and remove the stack's containers and networks; its data stays unless asked."""
+    target = common.stack(c, swarm)
+    deploying.down(target, remove_data=remove_data)
+    kept = "and its volumes" if remove_data else "(its volumes are kept)"
+    print(f"nbship: removed {target.orchestrator} stack {target.project!r} {kept}")
+
+
+@task(help={"swarm": SWARM_HELP})
+def releases(c: Context, swarm: bool = False) -> None:
     """List this stack's deployments from the release ledger, newest last."""
-    target = common.stack(c)
+    target = common.stack(c, swarm)
     entries = target.ledger.entries()
     if not entries:
         print(f"no releases recorded for stack {target.project!r}")
