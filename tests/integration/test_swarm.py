@@ -111,6 +111,23 @@ def swarm_stack(pipeline: Any, swarm_manager: None) -> Iterator[SwarmStack]:
         subprocess.run(["docker", "stack", "rm", stack.project], capture_output=True)
 
 
+def test_swarm_deploy_on_an_engine_outside_a_swarm_says_so_and_changes_nothing(
+    pipeline: Any, tmp_path: Path
+) -> None:
+    """First in this module: CI's engine is in no swarm until swarm_manager makes it one."""
+    if swarm_state() != "inactive":
+        pytest.skip("this engine is in a swarm already; CI's is not, and runs this test")
+    result = pipeline.invoke(
+        "deploy", "--version", V1, "--swarm", check=False,
+        INVOKE_NBSHIP_PROJECT=f"{pipeline.project}-noswarm",
+        INVOKE_NBSHIP_STATE_DIR=str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "not a Swarm manager (swarm state: inactive)" in result.stderr
+    assert "docker swarm init" in result.stderr
+    assert not list(tmp_path.rglob("releases*.json"))
+
+
 def test_stack_loader_accepts_the_compose_file_as_rendered_for_swarm(tmp_path: Path) -> None:
     stack = Stack(project="nbship-render-check", env_file=tmp_path / "stack.env")
     digest = "sha256:" + "0" * 64
