@@ -102,7 +102,10 @@ class ComposeRuntime:
         self.stack = stack
 
     def pull(self, images: dict[str, str]) -> None:
-        self.stack.compose(images, "pull", "--quiet")
+        # A digest names one image for ever: one already here needs no registry (a rollback
+        # works with the registry down).
+        if not all(docker.image_exists(ref) for ref in images.values()):
+            self.stack.compose(images, "pull", "--quiet")
 
     def up(self, images: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return self.stack.compose(images, "up", "--detach", "--remove-orphans", check=False)
@@ -185,9 +188,7 @@ def rollback(stack: Stack, version: str | None = None) -> Release:
             f"nbship: rolling back {stack.project!r} "
             f"from {current and current.version} to {target.version}"
         )
-        missing = [ref for ref in target.images.values() if not docker.image_exists(ref)]
-        if missing:
-            stack.runtime.pull(target.images)
+        stack.runtime.pull(target.images)
         return _switch(stack, target.version, target.images, current, action="rollback")
 
 
@@ -246,9 +247,8 @@ def wait_healthy(stack: Stack, images: dict[str, str]) -> list[str]:
         if report and report != last_report:
             print(f"  waiting: {report}", flush=True)
             last_report = report
-        if time.monotonic() > deadline or any(
-            state.startswith(FAILED) for state in states.values()
-        ):
+        final = any(state.startswith(FAILED) for state in states.values())
+        if final or time.monotonic() > deadline:
             return bad
         time.sleep(1)
 

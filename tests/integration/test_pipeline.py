@@ -52,7 +52,12 @@ def test_rollback_serves_previous_release_and_keeps_data(stack: Any) -> None:
     )
     assert movie.status_code == 201, movie.text
 
-    result = line.invoke("rollback")
+    # A rollback needs no registry: V1's images are here, by digest.
+    line.invoke("registry.down")
+    try:
+        result = line.invoke("rollback")
+    finally:
+        line.invoke("registry.up")
     assert f"runs version {V1}" in result.stdout
     assert stack.version()["version"] == V1
     stored = requests.get(f"{stack.gateway_url}/api/movies/{movie.json()['id']}", timeout=10)
@@ -70,6 +75,29 @@ def test_rollback_serves_previous_release_and_keeps_data(stack: Any) -> None:
     assert stack.version()["version"] == V2
     line.invoke("deploy", "--version", V1)
     assert stack.version()["version"] == V1
+
+
+def _project_objects(project: str, kind: str) -> list[str]:
+    label = f"label=com.docker.compose.project={project}"
+    listing = ["docker", "ps", "-aq"] if kind == "container" else ["docker", "volume", "ls", "-q"]
+    out = subprocess.run([*listing, "--filter", label], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_down_removes_the_containers_and_keeps_the_data(stack: Any) -> None:
+    line = stack.pipeline
+    written = {"title": "Written before down", "description": "must survive it"}
+    movie = requests.post(f"{stack.gateway_url}/api/movies", json=written, timeout=10)
+    assert movie.status_code == 201, movie.text
+
+    result = line.invoke("down")
+    assert "its volumes are kept" in result.stdout
+    assert _project_objects(line.project, "container") == []
+    assert len(_project_objects(line.project, "volume")) == 4
+
+    line.invoke("deploy", "--version", V1)  # the stack the later tests use, with its data
+    stored = requests.get(f"{stack.gateway_url}/api/movies/{movie.json()['id']}", timeout=10)
+    assert (stored.status_code, stored.json()["title"]) == (200, written["title"])
 
 
 def test_unhealthy_release_is_not_left_running(stack: Any, broken_release: str) -> None:
