@@ -6,11 +6,12 @@ compose (`depends_on` with conditions, `shm_size`, a host address on a published
 file is rendered once by compose itself (`docker compose config`, images pinned and variables
 filled in), and `for_swarm` translates that rendering into what the stack loader accepts:
 
-- `depends_on` is dropped: Swarm starts services in no order; each app waits for what it needs
-  (its health check stays failing, and it out of the load balancer, until it can serve);
+- `depends_on` is dropped: Swarm starts services in no order; each app waits for what it
+  needs (the migration step for its database, /readyz for the rest);
 - `restart` becomes `deploy.restart_policy`, unless the file gives one;
 - `shm_size` becomes a tmpfs on /dev/shm of that size;
-- a published port loses its host address: Swarm publishes on every node (its routing mesh);
+- a published port loses its host address, which Swarm cannot bind: it opens the port on every
+  address of the node (the file asks for `mode: host`, on the gateway's node only);
 - `security_opt` is dropped: Swarm services do not support it (Docker says so in a warning);
 - names compose gave networks and volumes are left to the stack, which prefixes its own.
 
@@ -37,13 +38,13 @@ if TYPE_CHECKING:
 
 # The stack loader's format; 3.9 has every key the rendering keeps (tmpfs mounts, read_only).
 STACK_FORMAT = "3.9"
-# Service keys the stack loader reads and compose's rendering may hold; anything else that
-# compose renders (depends_on, restart, security_opt, shm_size, ...) is translated or dropped.
+# Service keys both formats read alike, copied as they are. volumes, ports and networks are
+# translated by _service; anything else compose renders (depends_on, restart, security_opt,
+# shm_size, ...) is translated there or dropped.
 _SERVICE_KEYS = frozenset(
     {
         "command", "deploy", "entrypoint", "environment", "healthcheck", "image", "labels",
-        "networks", "ports", "read_only", "stop_grace_period", "stop_signal", "tmpfs", "user",
-        "volumes", "working_dir",
+        "read_only", "stop_grace_period", "stop_signal", "tmpfs", "user", "working_dir",
     }
 )  # fmt: skip
 _NETWORK_KEYS = frozenset({"driver", "driver_opts", "internal", "attachable", "labels"})
@@ -70,8 +71,7 @@ def for_swarm(rendered: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _service(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    service = {key: copy.deepcopy(value) for key, value in spec.items() if key in _SERVICE_KEYS}
-    service = {key: value for key, value in service.items() if value is not None}
+    service = {key: value for key, value in _pick(spec, _SERVICE_KEYS).items() if value is not None}
     deploy = service.setdefault("deploy", {})
     restart = spec.get("restart")
     if restart and "restart_policy" not in deploy:
@@ -84,9 +84,9 @@ def _service(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         service["volumes"] = mounts
     if spec.get("ports"):
         service["ports"] = [_port(name, port) for port in spec["ports"]]
-    if isinstance(service.get("networks"), Mapping):
+    if spec.get("networks"):
         # Aliases and addresses are compose's; on the stack every service is found by its name.
-        service["networks"] = sorted(service["networks"])
+        service["networks"] = sorted(spec["networks"])
     return service
 
 

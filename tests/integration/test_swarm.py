@@ -4,7 +4,6 @@ rolled back without a build, an unhealthy release replaced, and taken down."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,28 +15,14 @@ import pytest
 import requests
 
 from nbship import docker
+from nbship.bench.stack import free_port
 from nbship.deploy import STACK_SERVICES, Stack
 from nbship.images import IMAGES
-from nbship.swarm import stack_file
+from nbship.swarm import stack_file, swarm_state
 
 pytestmark = pytest.mark.integration
 
 V1, V2 = "0.1.0", "0.2.0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def swarm_state() -> str:
-    return subprocess.run(
-        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +165,8 @@ def test_unhealthy_release_on_swarm_is_replaced_by_the_previous_one(
     )
     assert result.returncode == 1
     assert "inventory-app" in result.stderr and f"restored {V1}" in result.stderr
+    # Swarm paused the update when the new task failed: the gate stopped there, not at 60 s.
+    assert "update paused" in result.stderr
     assert swarm_stack.services() == before
     assert swarm_stack.version() == V1
     assert "failed" in swarm_stack.invoke("releases").stdout
