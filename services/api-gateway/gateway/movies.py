@@ -24,7 +24,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wsgi import get_input_stream
 
 from gateway.upstream import Answer, InventoryClient, InventoryUnavailable
-from nbship_common.errors import ApiError, api_error_from, error_json
+from nbship_common.errors import ApiError, api_error_from, error_json, log_unexpected
 from nbship_common.logging import REQUEST_ID_HEADER, log_request, request_id_from
 from nbship_common.validation import MAX_CONTENT_LENGTH
 
@@ -85,8 +85,8 @@ class PassThrough:
             status, headers, body = self._answer(environ, method, path, request_id)
         except ApiError as exc:
             status, headers, body = _error_answer(exc)
-        except Exception:  # a bug: answered as the Flask side answers one, without internals
-            log.exception("unhandled error", extra={"request_id": request_id})
+        except Exception as exc:  # a bug: answered as the Flask side answers one
+            log_unexpected(exc, request_id=request_id)
             status, headers, body = _error_answer(ApiError(500, "internal server error"))
         headers.append((REQUEST_ID_HEADER, request_id))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", headers)

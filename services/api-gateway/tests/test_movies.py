@@ -154,7 +154,7 @@ def test_each_passed_through_request_logs_one_line_with_its_id(
 
 
 def test_a_bug_in_the_pass_through_is_json_500_without_internals(
-    proxying_app: Flask, monkeypatch: pytest.MonkeyPatch
+    proxying_app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No input reaches this path (that is the point); a fault is injected to prove its answer."""
 
@@ -166,3 +166,8 @@ def test_a_bug_in_the_pass_through_is_json_500_without_internals(
     assert response.status_code == 500
     assert response.get_json() == {"error": "internal server error", "details": None}
     assert "secret" not in response.get_data(as_text=True)
+    # Logged as the Flask side logs a bug: its type, its traceback, and the request's id.
+    [logged] = [record for record in caplog.records if record.getMessage() == "unhandled error"]
+    assert logged.error_type == "RuntimeError"  # type: ignore[attr-defined]
+    assert logged.request_id == response.headers["X-Request-ID"]  # type: ignore[attr-defined]
+    assert logged.exc_info and "secret" in str(logged.exc_info[1])

@@ -98,6 +98,11 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     )
 
 
+def log_unexpected(exc: Exception, **fields: object) -> None:
+    """Log a bug with its traceback (the client is told only "internal server error")."""
+    log.error("unhandled error", exc_info=exc, extra={"error_type": type(exc).__name__, **fields})
+
+
 def _handle_unexpected(exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    log_unexpected(exc)
     return error_response(500, "internal server error")
