@@ -15,7 +15,7 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     # config (gateway.gunicorn_conf) before gevent patches the worker, and the app's modules
     # must be imported after that patch, in the worker, so that what they take from the
     # standard library (sockets, ssl, threading, queue) is gevent's.
-    from gateway import billing, movies, openapi, publisher, upstream
+    from gateway import billing, bodies, movies, openapi, publisher, upstream
     from gateway.settings import GatewaySettings
     from nbship_common.app import create_base_app
 
@@ -26,6 +26,11 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     # Movies pass through to inventory in front of Flask (see gateway.movies); billing, health,
     # /version and /openapi.json are Flask's.
     app.wsgi_app = movies.PassThrough(app.wsgi_app, client)  # type: ignore[method-assign]
+    # In front of both: each body is read whole, within one size and one time limit, before
+    # either side sees it (see gateway.bodies).
+    app.wsgi_app = bodies.WholeBody(  # type: ignore[method-assign]
+        app.wsgi_app, timeout=settings.common.body_timeout
+    )
     app.register_blueprint(billing.bp)
     openapi.init_app(app)
     return app

@@ -21,12 +21,11 @@ from urllib.parse import parse_qsl, quote
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
-from werkzeug.wsgi import get_input_stream
 
 from gateway.upstream import Answer, InventoryClient, InventoryUnavailable
 from nbship_common.errors import ApiError, api_error_from, error_json, log_unexpected
 from nbship_common.logging import REQUEST_ID_HEADER, log_request, request_id_from
-from nbship_common.validation import MAX_CONTENT_LENGTH
+from nbship_common.validation import MAX_CONTENT_LENGTH, read_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -99,11 +98,7 @@ class PassThrough:
         """Inventory's answer to the request, or the gateway's own when it cannot be asked."""
         try:
             _endpoint, values = self._routes.match(path, method=method)
-            body = (
-                get_input_stream(environ, max_content_length=MAX_CONTENT_LENGTH).read()
-                if method in _WITH_BODY
-                else None
-            )
+            body = read_body(environ) if method in _WITH_BODY else None
         except MethodNotAllowed as exc:
             if method == "OPTIONS":  # answered here, as Flask answers it for its own routes
                 allowed = sorted({*(exc.valid_methods or []), "OPTIONS"})

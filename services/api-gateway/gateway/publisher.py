@@ -200,7 +200,7 @@ class BillingPublisher:
             self._fail_opening(describe(exc))
 
     def _on_connection_open(self, connection: pika.connection.Connection) -> None:
-        if connection is self._connection:
+        if self._connection is not None and connection is self._connection:
             connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_open_error(

@@ -151,14 +151,20 @@ class InventoryClient:
             raise InventoryUnavailable("connect-timeout", "every connection to inventory is busy")
         try:
             sock = self._checkout()
-            if sock is None:
-                return self._exchange(self._connect(), message, head)
+            if sock is not None:
+                try:
+                    return self._exchange(sock, message, head)
+                except InventoryUnavailable as exc:
+                    _raise_unless_resendable(exc, method)
+                # A kept connection failed before an answer: inventory closed it under us.
             try:
-                return self._exchange(sock, message, head)
+                return self._exchange(self._connect(), message, head)
             except InventoryUnavailable as exc:
-                if not (exc.kind == "unreachable" and method in _IDEMPOTENT):
-                    raise
-            # A kept connection failed before an answer: inventory closed it under us.
+                _raise_unless_resendable(exc, method)
+            # A new connection failed too: it reached an inventory container that is stopping
+            # (a deploy replaces it start-first), which closed its listener with the connection
+            # still in its backlog. Connecting again resolves the name again: the stopping
+            # container now refuses, and the new one, beside it under the same name, answers.
             return self._exchange(self._connect(), message, head)
         finally:
             self._slots.release()
@@ -220,6 +226,13 @@ class InventoryClient:
         elif keep:
             sock.close()
         return answer
+
+
+def _raise_unless_resendable(exc: InventoryUnavailable, method: str) -> None:
+    """Re-raise EXC unless the request may be sent again on a new connection: it is idempotent
+    and the connection broke before an answer (a timeout may mean inventory is still at it)."""
+    if not (exc.kind == "unreachable" and method in _IDEMPOTENT):
+        raise exc
 
 
 def _request_message(

@@ -3,11 +3,16 @@ and a stand-in inventory (a real HTTP/1.1 server on loopback) for what must reac
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -130,3 +135,66 @@ def proxying_app(
     app = create_app({"TESTING": True})
     yield app
     app.extensions["inventory_client"].close()
+
+
+SERVICES = Path(__file__).resolve().parents[2]
+# The body timeout of the served gateway: short, so slow-body tests end soon.
+SERVED_BODY_TIMEOUT = 1
+
+
+@dataclass(frozen=True)
+class ServedGateway:
+    """A gateway under gunicorn and gevent, as its image runs it, and its stand-in inventory."""
+
+    address: tuple[str, int]
+    inventory: StandInInventory
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[ServedGateway]:
+    """The gateway as a real gunicorn server, for what only a real server shows (framing,
+    slow clients); its broker is unreachable and its inventory is a stand-in."""
+    inventory = StandInInventory()
+    thread = threading.Thread(target=inventory.serve_forever, daemon=True)
+    thread.start()
+    port = closed_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SERVICES / "common"), str(SERVICES / "api-gateway")]),
+        "PORT": str(port),
+        "NBSHIP_ENV": "test",
+        "INVENTORY_URL": inventory.url,
+        "RABBITMQ_URL": f"amqp://gateway:s3cret@127.0.0.1:{closed_port()}/%2F",
+        "BODY_TIMEOUT_SECONDS": str(SERVED_BODY_TIMEOUT),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:gateway.gunicorn_conf"]
+    process = subprocess.Popen(
+        [*command, "gateway:create_app()"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    address = ("127.0.0.1", port)
+    try:
+        _wait_until_serving(process, address)
+        yield ServedGateway(address, inventory)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+        inventory.shutdown()
+        inventory.server_close()
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], address: tuple[str, int]) -> None:
+    """Return once the server accepts connections; fail with its stderr if it exits."""
+    for _ in range(600):
+        if process.poll() is not None:
+            _, stderr = process.communicate()
+            pytest.fail(f"gunicorn exited: {stderr.decode(errors='replace')[-2000:]}")
+        try:
+            socket.create_connection(address, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail("gunicorn never accepted a connection")

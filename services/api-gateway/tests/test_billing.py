@@ -78,3 +78,23 @@ def test_other_methods_are_405(app: Flask, method: str) -> None:
     response = getattr(app.test_client(), method)("/api/billing")
     assert response.status_code == 405
     assert response.get_json()["error"] == "method not allowed"
+
+
+@pytest.mark.parametrize("count", [117.0, 1.17e2])
+def test_a_count_written_with_a_zero_fraction_is_the_integer(app: Flask, count: float) -> None:
+    # JSON Schema calls 117.0 an integer, so the published document cannot refuse it.
+    status, _ = post(app, json={**VALID, "number_of_items": count})
+    assert status == 503
+
+
+@pytest.mark.parametrize("count", [117.5, 1e300])
+def test_a_count_with_a_fraction_or_out_of_range_is_400(app: Flask, count: float) -> None:
+    status, body = post(app, json={**VALID, "number_of_items": count})
+    assert status == 400
+    assert "number_of_items" in body["details"]
+
+
+def test_an_order_sent_as_text_is_415(app: Flask) -> None:
+    status, body = post(app, data=b'{"user_id": 3}', content_type="text/plain")
+    assert status == 415
+    assert body["error"] == "unsupported media type"

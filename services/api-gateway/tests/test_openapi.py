@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -10,14 +11,17 @@ from typing import Any
 import pytest
 import schemathesis
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, RequestRedirect
 
-from gateway import movies
+from gateway import billing, movies
 from gateway.openapi import DOCUMENT_PATH
+from nbship_common.orders import OrderError, parse_order
 from nbship_common.validation import MAX_CONTENT_LENGTH
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -165,6 +169,58 @@ def test_order_fields_accept_strings_or_numbers(document: dict[str, Any]) -> Non
         assert types & {"integer", "number"}
 
 
+@functools.cache
+def order_validator() -> Draft202012Validator:
+    """The document's Order schema, with its references resolved inside the document."""
+    document = json.loads(DOCUMENT_PATH.read_text(encoding="utf-8"))
+    resource = Resource.from_contents(document, default_specification=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
+    ref = {"$ref": f"{DOCUMENT_URI}#/components/schemas/Order"}
+    return Draft202012Validator(ref, registry=registry)
+
+
+# Digit strings with the parts where the rules change: leading zeros, the 2**31 - 1 bound, signs,
+# trailing zeros after the second decimal, 20-digit limits.
+_DIGITS = st.text(alphabet="0000123456789", min_size=1, max_size=22)
+_COUNT_TEXT = st.one_of(
+    _DIGITS,
+    st.integers(min_value=0, max_value=2**31 + 5)
+    .map(str)
+    .flatmap(lambda text: st.integers(min_value=len(text), max_value=22).map(text.zfill)),
+)
+_AMOUNT_TEXT = st.builds(
+    lambda sign, whole, fraction: f"{sign}{whole}{fraction}",
+    st.sampled_from(["", "", "-", "+"]),
+    _DIGITS,
+    st.one_of(st.just(""), st.just("."), _DIGITS.map(lambda digits: f".{digits}")),
+)
+_WHOLE_NUMBERS = st.one_of(
+    st.integers(min_value=-5, max_value=2**31 + 5),
+    st.integers(min_value=-5, max_value=2**31 + 5).map(float),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+def _parses(payload: dict[str, object]) -> bool:
+    try:
+        parse_order(billing._integral_floats_as_ints(payload))
+    except OrderError:
+        return False
+    return True
+
+
+# No deadline: the machine is shared, and this test is about answers, not speed.
+@settings(max_examples=2000, derandomize=True, deadline=None)
+@given(count=st.one_of(_COUNT_TEXT, _WHOLE_NUMBERS), amount=st.one_of(_AMOUNT_TEXT, _WHOLE_NUMBERS))
+def test_the_order_schema_accepts_exactly_what_the_gateway_accepts(
+    count: object, amount: object
+) -> None:
+    # The document is exact, not merely safe: schemathesis sends values the schema calls invalid
+    # and expects them refused, and values it calls valid and expects them accepted.
+    payload = {"user_id": count, "number_of_items": 1, "total_amount": amount}
+    assert order_validator().is_valid(payload) == _parses(payload), payload
+
+
 # --- the document and the routes match one to one ----------------------------------------------
 
 
@@ -245,6 +301,8 @@ def response_validator(document: dict[str, Any], path: str, method: str, status:
         ),
         ("POST", "/api/billing", {"data": b"[]"}),
         ("POST", "/api/billing", {"data": b"x" * (MAX_CONTENT_LENGTH + 1)}),
+        ("POST", "/api/billing", {"data": b"{}", "content_type": "text/plain"}),
+        ("POST", "/api/billing", {"data": b"{}", "headers": {"Transfer-Encoding": "gzip"}}),
         ("GET", "/healthz", {}),
         ("GET", "/readyz", {}),
         ("GET", "/version", {}),

@@ -358,3 +358,25 @@ def test_get_cut_off_on_a_kept_connection_is_sent_again_on_a_new_one(
     assert get(client) == 200
     assert get(client) == 200
     assert (len(server.requests), server.connections) == (3, 2)
+
+
+def test_get_dropped_on_a_new_connection_is_sent_once_more(
+    scripted: Callable[..., ScriptedInventory], make_client: Callable[..., InventoryClient]
+) -> None:
+    """What a deploy looks like from the gateway: the inventory container being replaced takes
+    the connection, then closes it unanswered as it stops; the next one is answered."""
+    server = scripted((b"", True), (OK, False))
+    client = make_client(server.url, pool_size=1)
+    assert get(client) == 200
+    assert (len(server.requests), server.connections) == (2, 2)
+
+
+def test_post_dropped_on_a_new_connection_is_not_sent_twice(
+    scripted: Callable[..., ScriptedInventory], make_client: Callable[..., InventoryClient]
+) -> None:
+    server = scripted((b"", True), (OK, False))
+    client = make_client(server.url, pool_size=1)
+    with pytest.raises(InventoryUnavailable) as raised:
+        client.request("POST", "/b", params=[], body=b"{}", headers={})
+    assert raised.value.kind == "unreachable"
+    assert len(server.requests) == 1

@@ -6,7 +6,9 @@ goes into one INSERT ... ON CONFLICT DO NOTHING transaction, and only after its 
 acknowledged, with one multiple-ack. A crash between the two redelivers messages that are then
 ignored as duplicates. When idle a batch is a single message, so nothing waits to fill one.
 Messages that can never be stored are rejected without requeue and logged. Losing the broker or
-the database closes everything and reconnects after a capped exponential backoff.
+the database closes everything and reconnects after a capped exponential backoff. On stop
+(SIGTERM, when a deploy replaces the container) it cancels its subscription, stores and
+acknowledges what has already arrived, and only then disconnects.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ class BillingConsumer:
         self._thread.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-        """Ask the consumer to finish its current batch, hand back the rest, and disconnect."""
+        """Ask the consumer to store (and acknowledge) what has arrived, then disconnect."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -188,12 +190,13 @@ class BillingConsumer:
                 # Returns as soon as messages have arrived (all that are buffered are handed to
                 # on_message), or after POLL_SECONDS to look at the stop flag.
                 connection.process_data_events(time_limit=POLL_SECONDS)
-                while arrived and not self._stopping.is_set():
-                    batch, arrived[:] = arrived[: self._batch_size], arrived[self._batch_size :]
-                    self._store(channel, batch)
-            # Messages that arrived but were not stored stay unacknowledged: cancelling and
-            # closing hands them back to the queue at once.
+                self._store_arrived(channel, arrived)
+            # Stopping (SIGTERM: a deploy replaces this container): no new deliveries, then the
+            # ones already here are stored and acknowledged rather than handed back, so the
+            # container that takes over does not receive them a second time. Deliveries pika
+            # still held undispatched are returned to the queue by the cancel.
             channel.basic_cancel(consumer_tag)
+            self._store_arrived(channel, arrived)
         finally:
             self._consuming.clear()
             if connection.is_open:
@@ -201,6 +204,12 @@ class BillingConsumer:
                     connection.close()
                 except AMQPError:
                     log.debug("closing the broker connection failed", exc_info=True)
+
+    def _store_arrived(self, channel: BlockingChannel, arrived: list[Delivery]) -> None:
+        """Store what has arrived, BATCH_SIZE at a time, emptying ARRIVED."""
+        while arrived:
+            batch, arrived[:] = arrived[: self._batch_size], arrived[self._batch_size :]
+            self._store(channel, batch)
 
     def _store(self, channel: BlockingChannel, batch: list[Delivery]) -> None:
         """Store a batch in one transaction, then acknowledge it with one multiple-ack."""

@@ -75,7 +75,7 @@ graceful_timeout = 8
 keepalive = 5
 
 
-class AppLogger(Logger):
+class AppLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped: Logger is Any
     """Gunicorn's logger without an access log: each app writes its own JSON request line."""
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:

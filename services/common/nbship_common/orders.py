@@ -127,7 +127,7 @@ class Order:
         if not isinstance(self.total_amount, Decimal):
             details["total_amount"] = "must be a Decimal"
         if not details:
-            fields = {
+            fields: dict[object, object] = {
                 "user_id": self.user_id,
                 "number_of_items": self.number_of_items,
                 "total_amount": format(self.total_amount, "f"),

@@ -14,6 +14,11 @@ UNKNOWN = "unknown"
 DEFAULT_BILLING_QUEUE = "billing_queue"
 # Gunicorn threads per worker; database pools are sized from the same number.
 DEFAULT_THREADS = 4
+# Seconds a client has to send a whole request body. The largest body (MAX_CONTENT_LENGTH) takes
+# under 3 s at 50 kB/s; a client slower than that holds a connection for nothing.
+DEFAULT_BODY_TIMEOUT = 10
+# Below gunicorn's worker timeout (30 s), so a slow body is answered 408, never a killed worker.
+MAX_BODY_TIMEOUT = 25
 
 # The committed .env.example uses obvious placeholders such as CHANGE_ME_db_password; a stack
 # started from it unedited must refuse to run anywhere but on a developer's machine.
@@ -37,6 +42,7 @@ class CommonSettings:
     log_level: str
     port: int
     threads: int = DEFAULT_THREADS
+    body_timeout: int = DEFAULT_BODY_TIMEOUT
     # Provenance baked in at build time: hashes of the lock file and of the exported notebook
     # cells behind this image (the same values as its io.nbship.* labels).
     lock_sha256: str = UNKNOWN
@@ -127,6 +133,9 @@ def read_common(env: Env, *, service: str, default_port: int) -> CommonSettings:
         log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         port=env.integer("PORT", default_port, minimum=1, maximum=65535),
         threads=threads_from_env(env),
+        body_timeout=env.integer(
+            "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT, minimum=1, maximum=MAX_BODY_TIMEOUT
+        ),
     )
 
 

@@ -27,6 +27,7 @@ def test_defaults_when_only_required_values_are_set() -> None:
     assert settings.git_sha == "unknown"
     assert settings.log_level == "INFO"
     assert settings.port == 8080
+    assert settings.body_timeout == 10
     assert not settings.development
 
 
@@ -63,6 +64,8 @@ def test_blank_required_setting_counts_as_missing() -> None:
         ("PORT", "70000", "PORT must be between 1 and 65535"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of"),
         ("NBSHIP_ENV", "prod", "NBSHIP_ENV must be one of"),
+        ("BODY_TIMEOUT_SECONDS", "0", "BODY_TIMEOUT_SECONDS must be between 1 and 25"),
+        ("BODY_TIMEOUT_SECONDS", "30", "BODY_TIMEOUT_SECONDS must be between 1 and 25"),
     ],
 )
 def test_invalid_values_are_named(name: str, value: str, message: str) -> None:
