@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import gc
 import importlib.metadata
 import os
 import re
@@ -22,14 +23,25 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
 from nbformat import NotebookNode
+from packaging.utils import canonicalize_name
 
+from nbship.locks import pins
 from nbship.notebooks.extract import ExportTarget, ExtractError, export_module_of, load_exports
-from nbship.notebooks.names import BUILTIN_NAMES, IPYTHON_NAMES, CellNames, analyse, parse_cell
-from nbship.notebooks.reading import NotebookError, kernel_language, read_notebook
+from nbship.notebooks.names import (
+    BUILTIN_NAMES,
+    PYTHON2_BUILTINS,
+    CellNames,
+    analyse,
+    evident_names,
+    is_ipython_name,
+    parse_cell,
+)
+from nbship.notebooks.reading import NotebookError, is_python2, kernel_language, read_notebook
 
 Severity = Literal["error", "warning", "info"]
 REPRODUCIBLE = "reproducible"
@@ -39,6 +51,8 @@ NOT_EXECUTED = "not executed"
 VERDICTS = (REPRODUCIBLE, DIFFERS, FAILS, NOT_EXECUTED)
 DEFAULT_TIMEOUT = 60
 DEFAULT_RUNS = 2
+INTERNAL_ERROR = "internal-error"  # the check name of a bug in the audit itself
+_SHOWN = 10  # numbers listed in a message before "(+N more)"
 
 _ABSOLUTE_PATH = re.compile(
     r"^(?:/(?:home|Users|root|tmp|mnt|media|data|opt|srv|var|etc|usr|work|workspace)/"
@@ -51,13 +65,15 @@ _SECRET_VALUE = re.compile(
     r"AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|github_pat_\w{20,}|xox[abprs]-[\w-]{10,}|sk-[A-Za-z0-9_-]{20,}|://[^/\s:@]+:[^/\s@]+@"
 )
-# Cheap pre-filter: a cell matching none of these cannot trigger the two checks above.
+# Cheap pre-filter, searched in the lower-cased cell: a cell matching none of these cannot
+# trigger the two checks above. Every alternative starts with a fixed character, which lets the
+# regex engine skip ahead; ignoring case or starting with a letter class (the drive letter of
+# "C:/") made it try every position, and the pre-filter then cost as much as it saved.
 _MAYBE_SENSITIVE = re.compile(
-    r"(?i)passw|secret|token|api_?key|access_?key|private|credential|AKIA|gh[pousr]_|github_pat"
-    r"|xox|sk-|://|/(home|Users|root|tmp|mnt|media|data|opt|srv|var|etc|usr|work|workspace)/"
-    r"|[A-Za-z]:[\\/]|~[\\/]"
+    r"passw|secret|token|api_?key|access_?key|private|credential|akia|gh[pousr]_|github_pat"
+    r"|xox|sk-|:[\\/]|~[\\/]"
+    r"|/(?:home|users|root|tmp|mnt|media|data|opt|srv|var|etc|usr|work|workspace)/"
 )
-_LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==")
 # Shared first-party packages every service image installs alongside its own.
 _FIRST_PARTY = frozenset({"nbship_common"})
 _PYTHON2 = re.compile(r"^\s*(print\s+[^\s(=]|exec\s+[\"'])|except\s+[\w.]+\s*,\s*\w+\s*:", re.M)
@@ -197,15 +213,21 @@ def audit(
     audits = []
     for path in notebooks:
         target = feeding.get(path.resolve())
-        result = audit_notebook(
-            path,
-            feeds_service=target is not None,
-            execute=execute,
-            timeout=timeout,
-            runs=runs,
-            display=_display_path(path, root),
-            export=(target, root) if target is not None else None,
-        )
+        display = _display_path(path, root)
+        try:
+            result = audit_notebook(
+                path,
+                feeds_service=target is not None,
+                execute=execute,
+                timeout=timeout,
+                runs=runs,
+                display=display,
+                export=(target, root) if target is not None else None,
+            )
+        except Exception as exc:  # a bug in the audit must not hide the other notebooks' reports
+            result = NotebookAudit(path=display, feeds_service=target is not None, readable=False)
+            message = f"{display}: the audit itself failed ({type(exc).__name__}: {exc})"
+            result.findings.append(Finding(INTERNAL_ERROR, message, "error"))
         audits.append(result)
     return AuditReport(audits, executed=execute)
 
@@ -226,19 +248,45 @@ def audit_notebook(
     """
     started = time.perf_counter()
     result = NotebookAudit(path=display or str(path), feeds_service=feeds_service)
-    try:
-        nb = read_notebook(path)
-    except NotebookError as exc:
-        result.readable = False
-        result.findings.append(Finding("malformed", str(exc), "error"))
+    nb = _audit_saved(path, result, export, keep=execute)
+    if not result.readable:
         return result
-    static_checks(nb, result)
-    if export is not None and result.language == "python":
-        _check_locked_imports(nb, export[0], export[1], result)
-    if execute:
+    if nb is not None:
         _dynamic_checks(nb, path, result, timeout=timeout, runs=runs)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+def _audit_saved(
+    path: Path,
+    result: NotebookAudit,
+    export: tuple[ExportTarget, Path] | None,
+    keep: bool,
+) -> NotebookNode | None:
+    """Read ``path`` and run the static checks; return the notebook only when ``keep``.
+
+    The cycle collector is paused meanwhile: the checks allocate many small objects (JSON,
+    trees, pyflakes bindings) that reference counting frees anyway, and letting the collector
+    scan them as they pile up took a tenth of a static audit. It resumes once the notebook is
+    dropped, so that it does not scan the whole notebook then either.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    nb: NotebookNode | None = None
+    try:
+        nb = read_notebook(path)
+        static_checks(nb, result)
+        if export is not None and result.language == "python":
+            _check_locked_imports(nb, export[0], export[1], result)
+        return nb if keep else None
+    except NotebookError as exc:
+        result.readable = False
+        result.findings.append(Finding("malformed", str(exc), "error"))
+        return None
+    finally:
+        nb = None
+        if collecting:
+            gc.enable()
 
 
 def static_checks(nb: NotebookNode, result: NotebookAudit) -> None:
@@ -246,8 +294,9 @@ def static_checks(nb: NotebookNode, result: NotebookAudit) -> None:
     result.language = kernel_language(nb)
     code = [(index, cell) for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
     for _, cell in code:
-        if not isinstance(cell.get("execution_count"), int):
-            cell["execution_count"] = None  # tolerate hand-edited files ("3", 2.0)
+        count = cell.get("execution_count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            cell["execution_count"] = None  # tolerate hand-edited files ("3", 2.0, true)
     result.points = [CellPoint(index, cell.get("execution_count")) for index, cell in code]
     if not code:
         result.findings.append(Finding("empty", "notebook has no code cells", "info"))
@@ -256,20 +305,28 @@ def static_checks(nb: NotebookNode, result: NotebookAudit) -> None:
         result.findings.append(
             Finding(
                 "kernel",
-                f"non-Python kernel ({result.language}): name checks and execution skipped",
-                "warning",
+                f"non-Python kernel ({result.language}): execution order checked; "
+                "name checks and execution skipped",
+                "info",
             )
         )
         return
-    python2 = str(nb.metadata.get("kernelspec", {}).get("name", "")).startswith("python2")
+    python2 = is_python2(nb)
     cells: list[tuple[int, NotebookNode, CellNames]] = []
     for index, cell in code:
         parsed = _parse_cell(index, cell, python2, result)
         if parsed is not None:
             tree, names = parsed
             cells.append((index, cell, names))
-            _check_strings(index, cell, tree, result)
-    _check_names(cells, result)
+            if tree is not None:
+                _check_strings(index, cell, tree, result)
+    _check_names(cells, result, extra_known=PYTHON2_BUILTINS if python2 else frozenset())
+
+
+def _cell_id(cell: NotebookNode) -> str | None:
+    """The cell's id when it has a usable one (cells have ids only since nbformat 4.5)."""
+    cell_id = cell.get("id")
+    return cell_id if isinstance(cell_id, str) and cell_id else None
 
 
 def _check_execution_counts(code: list[tuple[int, NotebookNode]], result: NotebookAudit) -> None:
@@ -290,7 +347,7 @@ def _check_execution_counts(code: list[tuple[int, NotebookNode]], result: Notebo
                 message = f"execution count {count} repeats an earlier cell's: run out of order"
             else:
                 message = f"execution count {count} comes after {highest}: run out of order"
-            result.findings.append(Finding("out-of-order", message, "error", index, cell.get("id")))
+            result.findings.append(Finding("out-of-order", message, "error", index, _cell_id(cell)))
         highest = max(highest, count)
         seen.add(count)
     counts = [cell.execution_count for _, cell in executed]
@@ -299,13 +356,19 @@ def _check_execution_counts(code: list[tuple[int, NotebookNode]], result: Notebo
         result.findings.append(
             Finding("repeated-count", f"execution counts repeated: {_list(repeated)}", "error")
         )
-    missing = sorted(set(range(1, max(counts) + 1)) - set(counts))
-    if missing:
+    # Counts below 1 (hand edits) cannot be "skipped"; a huge count must not build a huge range.
+    missing_count = max(counts) - len({count for count in counts if count >= 1})
+    if max(counts) >= 1 and missing_count > 0:
+        present = set(counts)
+        missing = list(islice((n for n in range(1, max(counts) + 1) if n not in present), _SHOWN))
+        shown = _list(missing) + (
+            f" (+{missing_count - _SHOWN} more)" if missing_count > _SHOWN else ""
+        )
         result.findings.append(
             Finding(
                 "skipped-count",
-                f"execution count{'s' if len(missing) > 1 else ''} {_list(missing)} "
-                f"{'are' if len(missing) > 1 else 'is'} missing: cells were re-run or deleted "
+                f"execution count{'s' if missing_count > 1 else ''} {shown} "
+                f"{'are' if missing_count > 1 else 'is'} missing: cells were re-run or deleted "
                 "after running, so saved outputs may depend on code that is no longer there",
             )
         )
@@ -318,18 +381,23 @@ def _check_execution_counts(code: list[tuple[int, NotebookNode]], result: Notebo
                     "code cell never executed, between executed cells",
                     "warning",
                     index,
-                    cell.get("id"),
+                    _cell_id(cell),
                 )
             )
 
 
 def _parse_cell(
     index: int, cell: NotebookNode, python2: bool, result: NotebookAudit
-) -> tuple[ast.Module, CellNames] | None:
+) -> tuple[ast.Module | None, CellNames] | None:
+    """The cell's tree and names; an unparsable cell gives no tree and the names it evidently binds.
+
+    An unparsable cell is one warning, not an error: the kernel it was written for (Python 2, an
+    unknown magic) may well have run it, and its evident bindings still count for later cells.
+    """
     source, uses_magic, tree = parse_cell(cell.source)
     if uses_magic:
         result.findings.append(
-            Finding("magic", "uses IPython magics or shell escapes", "info", index, cell.get("id"))
+            Finding("magic", "uses IPython magics or shell escapes", "info", index, _cell_id(cell))
         )
     try:
         if tree is None:
@@ -341,41 +409,86 @@ def _parse_cell(
         message = f"does not parse as Python 3{hint}: {getattr(exc, 'msg', exc)}" + (
             f" at line {line}" if line else ""
         )
-        result.findings.append(Finding("syntax", message, "error", index, cell.get("id")))
-        return None
-
-
-def _check_names(cells: list[tuple[int, NotebookNode, CellNames]], result: NotebookAudit) -> None:
-    known = BUILTIN_NAMES | IPYTHON_NAMES
-    everywhere = {name for *_, names in cells for name in names.defined}
-    if "*" in everywhere:
-        result.findings.append(
-            Finding("star-import", "a cell uses `import *`: undefined-name checks skipped", "info")
+    except (RecursionError, MemoryError):
+        message = "too deeply nested to analyse"
+    result.findings.append(
+        Finding(
+            "syntax",
+            message + "; names it evidently binds still count",
+            "warning",
+            index,
+            _cell_id(cell),
         )
+    )
+    return None, evident_names(source)
+
+
+def _check_names(
+    cells: list[tuple[int, NotebookNode, CellNames]],
+    result: NotebookAudit,
+    extra_known: frozenset[str] = frozenset(),
+) -> None:
+    """Report reads that no earlier cell satisfies: hidden state, or undefined names.
+
+    After a cell that may bind unlisted names (``import *``, ``%run``, ``%pylab``) nothing is
+    reported as undefined: the name may well come from there.
+    """
+    known = BUILTIN_NAMES | extra_known
+    everywhere = {name for *_, names in cells for name in names.defined}
+    star_cells = [index for index, _, names in cells if names.star]
     seen: set[str] = set()
+    star_seen = False
     for position, (index, cell, names) in enumerate(cells):
+        later_cells = cells[position + 1 :]
         for name in sorted(names.immediate - seen - known):
-            later = next((i for i, _, n in cells[position + 1 :] if name in n.defined), None)
+            if is_ipython_name(name) or star_seen:
+                continue
+            later = next((i for i, _, n in later_cells if name in n.defined), None)
             if later is not None:
                 result.hidden_edges.append(HiddenEdge(index, later, name))
                 message = f"uses {name!r}, defined only in a later cell ({later}): hidden state"
-                result.findings.append(Finding("hidden-state", message, "error", index, cell.id))
-            elif "*" not in everywhere:
+                result.findings.append(
+                    Finding("hidden-state", message, "error", index, _cell_id(cell))
+                )
+            elif any(star > index for star in star_cells):
+                star = next(star for star in star_cells if star > index)
+                message = (
+                    f"uses {name!r}, which no earlier cell defines; the later cell {star} "
+                    "imports unlisted names (import *, %run): hidden state if it comes from there"
+                )
+                result.findings.append(
+                    Finding("hidden-state", message, "warning", index, _cell_id(cell))
+                )
+            else:
                 message = f"uses {name!r}, which no cell defines"
-                result.findings.append(Finding("undefined-name", message, "error", index, cell.id))
-        if "*" not in everywhere:
+                result.findings.append(
+                    Finding("undefined-name", message, "error", index, _cell_id(cell))
+                )
+        if not star_cells:
             for name in sorted(names.deferred - everywhere - known):
+                if is_ipython_name(name):
+                    continue
                 message = f"function body uses {name!r}, which no cell defines"
                 result.findings.append(
-                    Finding("undefined-name", message, "warning", index, cell.get("id"))
+                    Finding("undefined-name", message, "warning", index, _cell_id(cell))
                 )
-        seen |= names.defined
+        seen = (seen | names.defined) - names.deleted
+        star_seen = star_seen or names.star
+    if star_cells:
+        result.findings.append(
+            Finding(
+                "star-import",
+                f"cell {star_cells[0]} imports unlisted names (import *, %run, %pylab): "
+                "no undefined-name findings after it",
+                "info",
+            )
+        )
 
 
 def _check_strings(index: int, cell: NotebookNode, tree: ast.Module, result: NotebookAudit) -> None:
-    if not _MAYBE_SENSITIVE.search(cell.source):
+    if not _MAYBE_SENSITIVE.search(cell.source.lower()):
         return  # walking every string of every cell is the slowest part of a static audit
-    cell_id = cell.get("id")
+    cell_id = _cell_id(cell)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if _ABSOLUTE_PATH.match(node.value):
@@ -462,7 +575,7 @@ def _dynamic_checks(
                 "fresh run output differs from the saved output",
                 "error",
                 index,
-                nb.cells[index].get("id"),
+                _cell_id(nb.cells[index]),
             )
         )
     result.reproduces_outputs = bool(saved) and not differing
@@ -481,7 +594,7 @@ def _dynamic_checks(
                     "output changes between two fresh runs",
                     "error",
                     index,
-                    nb.cells[index].get("id"),
+                    _cell_id(nb.cells[index]),
                 )
             )
         if unstable:
@@ -580,7 +693,7 @@ def normalise_outputs(outputs: list[Any]) -> list[str]:
 
 def _run_error(nb: NotebookNode, current: list[int], check: str, message: str) -> Finding:
     index = current[-1] if current else None
-    cell_id = nb.cells[index].get("id") if index is not None else None
+    cell_id = _cell_id(nb.cells[index]) if index is not None else None
     return Finding(check, f"fresh run stopped: {message}", "error", index, cell_id)
 
 
@@ -610,13 +723,13 @@ def _check_locked_imports(
     if not locks:
         return
     first_party = {target.package.name, *_FIRST_PARTY}
-    locked = {lock: _locked_names(lock) for lock in locks}
+    locked = {lock: {name for name, _ in pins(lock)} for lock in locks}
     for index, cell in enumerate(nb.cells):
         if export_module_of(cell, target.module) is None:
             continue
         try:
             tree = ast.parse(parse_cell(cell.source)[0])
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue  # already reported as a syntax finding
         for module in sorted(_imported_modules(tree) - first_party - sys.stdlib_module_names):
             wanted = _distributions_for(module)
@@ -629,7 +742,7 @@ def _check_locked_imports(
                             f"exported code imports {module!r}, not covered by {where}",
                             "error",
                             index,
-                            cell.get("id"),
+                            _cell_id(cell),
                         )
                     )
 
@@ -644,28 +757,15 @@ def _imported_modules(tree: ast.Module) -> set[str]:
     return modules
 
 
-def _locked_names(lock: Path) -> set[str]:
-    names = set()
-    for line in lock.read_text(encoding="utf-8").splitlines():
-        match = _LOCK_LINE.match(line)
-        if match:
-            names.add(_canonical(match.group(1)))
-    return names
-
-
 def _distributions_for(module: str) -> set[str]:
     """Distribution names that provide import name ``module`` (yaml -> pyyaml), canonical."""
     provided = _packages_distributions().get(module, [])
-    return {_canonical(name) for name in provided} | {_canonical(module)}
+    return {canonicalize_name(name) for name in provided} | {canonicalize_name(module)}
 
 
 @lru_cache(maxsize=1)
 def _packages_distributions() -> dict[str, list[str]]:
     return dict(importlib.metadata.packages_distributions())
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _display_path(path: Path, root: Path) -> str:

@@ -9,7 +9,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nbship.notebooks.audit import REPRODUCIBLE, AuditReport, NotebookAudit
+from nbship.files import atomic_write
+from nbship.notebooks.audit import REPRODUCIBLE, AuditReport, Finding, NotebookAudit
+
+TEMPLATES = Path(__file__).with_name("templates")
 
 # Inside each picture, so that an SVG copied out of the page still renders the same.
 _SVG_STYLE = """<style>
@@ -78,40 +81,26 @@ def render_table(report: AuditReport) -> str:
 
 
 def render_html(report: AuditReport) -> str:
-    """A self-contained HTML page: summary, table, and per notebook its execution-order picture."""
-    summary = html.escape(_summary_line(report))
-    rows = "\n".join(_html_row(nb) for nb in report.notebooks)
-    sections = "\n".join(_html_section(nb) for nb in report.notebooks)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>nbship notebook audit</title>
-<style>
-body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #1f2328; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border-bottom: 1px solid #d0d7de; padding: .3em .8em; text-align: left; }}
-.verdict {{ color: #fff; border-radius: 1em; padding: .1em .7em; white-space: nowrap; }}
-section {{ margin-top: 2.5em; border-top: 2px solid #d0d7de; }}
-li.error {{ color: #cf222e; }} li.warning {{ color: #9a6700; }} li.info {{ color: #57606a; }}
-svg {{ background: #f6f8fa; border: 1px solid #d0d7de; margin: .5em 0; }}
-</style>
-</head>
-<body>
-<h1>Notebook audit</h1>
-<p>{summary}</p>
-<table>
-<tr><th>notebook</th><th>kernel</th><th>verdict</th><th>cell order</th><th>hidden state</th>
-<th>errors</th><th>warnings</th><th>feeds a service</th></tr>
-{rows}
-</table>
-<p>In each picture a dot is a code cell: across, its position in the notebook; up, its saved
-execution count (hollow dots on the axis were never run). A red line is an out-of-order jump; an
-orange dashed arc runs from a cell that defines a name to an earlier cell that uses it.</p>
-{sections}
-</body>
-</html>
-"""
+    """A self-contained HTML page: summary, table, and per notebook its execution-order picture.
+
+    The page is templates/audit.html.j2, rendered by jinja2 with autoescaping on.
+    """
+    import jinja2  # only the HTML report needs it
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    page = environment.get_template("audit.html.j2")
+    return page.render(
+        summary=_summary_line(report),
+        notebooks=report.notebooks,
+        pictures=[execution_svg(nb) if nb.points else "" for nb in report.notebooks],
+        colours=_VERDICT_COLOURS,
+        where=_where,
+    )
 
 
 def execution_svg(nb: NotebookAudit) -> str:
@@ -195,39 +184,12 @@ def _count(nb: NotebookAudit, cell: int) -> int | None:
     return next((p.execution_count for p in nb.points if p.cell == cell), None)
 
 
-def _html_row(nb: NotebookAudit) -> str:
-    cells = [
-        html.escape(nb.path),
-        html.escape(nb.language),
-        _badge(nb.verdict),
-        "out of order" if nb.out_of_order else "in order",
-        str(len(nb.hidden_edges)),
-        str(nb.count("error")),
-        str(nb.count("warning")),
-        "yes" if nb.feeds_service else "no",
-    ]
-    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-
-
-def _html_section(nb: NotebookAudit) -> str:
-    items = []
-    for finding in nb.findings:
-        where = "" if finding.cell is None else f"cell {finding.cell}"
-        if finding.cell_id:
-            where += f" ({finding.cell_id})"
-        text = f"{finding.check}: {where + ': ' if where else ''}{finding.message}"
-        items.append(f'<li class="{finding.severity}">{html.escape(text)}</li>')
-    findings = "<ul>" + "\n".join(items) + "</ul>" if items else "<p>No findings.</p>"
-    picture = execution_svg(nb) if nb.points else "<p>No code cells.</p>"
-    return (
-        f"<section><h2>{html.escape(nb.path)} {_badge(nb.verdict)}</h2>\n{picture}\n{findings}"
-        "</section>"
-    )
-
-
-def _badge(verdict: str) -> str:
-    colour = _VERDICT_COLOURS.get(verdict, "#57606a")
-    return f'<span class="verdict" style="background:{colour}">{html.escape(verdict)}</span>'
+def _where(finding: Finding) -> str:
+    """ "cell 3 (id total): ", or "" for a finding about the whole notebook."""
+    where = "" if finding.cell is None else f"cell {finding.cell}"
+    if finding.cell_id:
+        where += f" ({finding.cell_id})"
+    return f"{where}: " if where else ""
 
 
 def _summary_line(report: AuditReport) -> str:
@@ -258,10 +220,10 @@ def _summary_line(report: AuditReport) -> str:
 def save_json(report: AuditReport, path: Path) -> None:
     """Write the JSON report to ``path`` (parent folders created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report_to_json(report), indent=2) + "\n", encoding="utf-8")
+    atomic_write(path, json.dumps(report_to_json(report), indent=2) + "\n")
 
 
 def save_html(report: AuditReport, path: Path) -> None:
     """Write the HTML report to ``path`` (parent folders created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    atomic_write(path, render_html(report))

@@ -213,6 +213,15 @@ def test_reports_render_as_table_json_and_self_contained_html(tmp_path: Path) ->
     assert "<script" not in page and "not a Jupyter notebook" in page
 
 
+def test_the_html_page_escapes_what_comes_from_notebooks(tmp_path: Path) -> None:
+    """Paths, kernel names and findings are the notebook author's text: the page escapes them."""
+    hostile = tmp_path / "<img src=x onerror=alert(1)>.ipynb"
+    write_notebook(hostile, [code("print(<script>alert(2)</script>)", 1)])
+    page = render_html(audit([tmp_path], root=tmp_path, execute=False))
+    assert "&lt;img src=x onerror=alert(1)&gt;.ipynb" in page
+    assert "<img" not in page and "<script" not in page
+
+
 def test_static_audit_handles_a_folder_of_200_notebooks(tmp_path: Path) -> None:
     """A folder is audited notebook by notebook (its speed is measured by `invoke bench.audit`)."""
     cells = [code(f"v{i} = v{i - 1} + 1" if i else "v0 = 0", i + 1) for i in range(20)]

@@ -19,8 +19,8 @@ def context() -> Context:
 
 
 def test_collection_exposes_extract_and_audit_with_help() -> None:
-    assert nb.ns.name == "nb" and set(nb.ns.task_names) == {"extract", "audit"}
-    assert set(nb.ns["audit"].help) == {"path", "json", "html", "no_execute"}
+    assert nb.ns.name == "nb" and set(nb.ns.task_names) == {"extract", "audit", "study"}
+    assert set(nb.ns["audit"].help) == {"path", "json", "html", "no_execute", "sarif"}
     assert set(nb.ns["extract"].help) == {"check"}
 
 
