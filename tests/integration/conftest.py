@@ -7,7 +7,9 @@ so a developer's own stack on :3000/:5001 is never touched.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,10 +23,13 @@ import pytest
 import requests
 
 from nbship import docker
-from nbship.deploy import Stack as DeployStack
+from nbship.build.images import CONTENT_LABEL, content_tag
+from nbship.catalogue import IMAGES
+from nbship.deploy.stack import Stack as DeployStack
 from nbship.envfile import parse as parse_env
-from nbship.images import IMAGES
+from nbship.errors import NbshipError
 from nbship.paths import ROOT
+from nbship.registry.client import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +50,8 @@ class Pipeline:
     registry_port: int = field(default_factory=free_port)
     gateway_port: int = field(default_factory=free_port)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    # The checkout V1 was built from (its build/ holds V1's SBOMs); builds run there.
+    checkout: Path = ROOT
 
     @property
     def registry(self) -> str:
@@ -65,15 +72,19 @@ class Pipeline:
             "INVOKE_NBSHIP_GATEWAY_PORT": str(self.gateway_port),
             "INVOKE_NBSHIP_STATE_DIR": str(self.state),
             "INVOKE_NBSHIP_ENV_FILE": str(self.state / "stack.env"),
+            # Developers run the suite with uncommitted changes: their builds are labelled -dirty
+            # (and get no sha- tag) instead of refused. CI's clean clone builds clean images.
+            "INVOKE_NBSHIP_ALLOW_DIRTY": "1",
         }
 
     def invoke(
-        self, *args: str, check: bool = True, **env: str
+        self, *args: str, check: bool = True, root: Path = ROOT, **env: str
     ) -> subprocess.CompletedProcess[str]:
-        """Run `invoke ARGS` as a user would; with check, a failure shows its output."""
+        """Run `invoke ARGS` as a user would, in project ROOT (this checkout by default: nbship
+        works on the project it runs in); with check, a failure shows its output."""
         result = subprocess.run(
             [sys.executable, "-m", "invoke", *args],
-            cwd=ROOT,
+            cwd=root,
             env={**self.env, **env},
             capture_output=True,
             text=True,
@@ -158,31 +169,106 @@ def remove_compose_project(project: str) -> None:
             subprocess.run([*remove, *ids], capture_output=True)
 
 
+# The apps both releases change, one line each, as a commit would: V1 so that its app images are
+# this session's own, stamped V1 whatever this engine built before (an image whose content was
+# built before keeps the version it was first built at), V2 again on top of V1. The database and
+# broker never change: V2 has V1's images for them.
+APP_SERVICES = ("api-gateway", "inventory", "billing")
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "nbship tests", "GIT_AUTHOR_EMAIL": "tests@nbship.invalid",
+    "GIT_COMMITTER_NAME": "nbship tests", "GIT_COMMITTER_EMAIL": "tests@nbship.invalid",
+}  # fmt: skip
+
+
+def _git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=folder, env={**os.environ, **GIT_IDENTITY},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+def next_commit(source: Path, folder: Path, services: tuple[str, ...], note: str) -> Path:
+    """A copy of checkout SOURCE as it is (untracked files too, ignored ones not) in FOLDER, made
+    a git repository, plus one commit appending a comment line (NOTE) to each of SERVICES'
+    package __init__.py: a release in which only those services changed. Build it with
+    `Pipeline.invoke(..., root=FOLDER)`."""
+    listed = _git(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        if (source / name).is_file():  # a deleted but still tracked file is skipped
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, folder / name)
+    _git(folder, "init", "--quiet")
+    _git(folder, "add", "--all")
+    _git(folder, "commit", "--quiet", "--message", f"tests: {source.name} as it is")
+    for service in services:
+        init = sorted((folder / "services" / service).glob("*/__init__.py"))[0]
+        with init.open("a", encoding="utf-8") as handle:
+            handle.write(f"# {note}\n")
+    _git(folder, "commit", "--quiet", "--all", "--message", f"tests: change {', '.join(services)}")
+    # The wheels are keyed by the lock files, which did not change: hard links, not a download.
+    wheels = source / "build" / "wheelhouse"
+    if wheels.is_dir():
+        shutil.copytree(wheels, folder / "build" / "wheelhouse", copy_function=os.link)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """A private registry with V1 and V2 built and pushed: what every deploy test starts from."""
+    """A private registry with V1 and V2 built and pushed: what every deploy test starts from.
+    Each is a commit that changes the three apps (APP_SERVICES): V1 on this checkout as it is,
+    V2 on V1; they are built in copies (Pipeline.checkout is V1's)."""
     docker.ensure_daemon()  # no Docker is a failure here, never a skip: CI must run these
     line = Pipeline(state=tmp_path_factory.mktemp("nbship-state"))
     line.invoke("registry.up")
     try:
+        source = ROOT
         for version in (V1, V2):
-            line.invoke("build", "--version", version)
+            copy = tmp_path_factory.mktemp(f"checkout-{version}") / ROOT.name
+            note = f"integration tests {line.tag}: {version}"  # this session's own images
+            source = next_commit(source, copy, APP_SERVICES, note)
+            line.invoke("build", "--version", version, root=source)
             line.invoke("push", "--version", version)
+            if version == V1:
+                line.checkout = source
         yield line
     finally:
+        forget_app_content(line)
         line.invoke("registry.down", "--remove-data", check=False)
         remove_compose_project(f"{line.project}-registry")
+
+
+def forget_app_content(line: Pipeline) -> None:
+    """Drop the content tags of the app images this session stamped: their content is its own
+    (the line it added), so no later build will reuse them, and the tag would keep them forever."""
+    registry = Registry(line.registry)
+    for image in IMAGES:
+        for version in (V1, V2) if image.lock else ():
+            try:
+                pushed = registry.config_digest(image.repository, version)
+            except NbshipError:  # the registry is gone: nothing to read the images from
+                return
+            shown = subprocess.run(
+                ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", str(pushed)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if pushed is None or shown.returncode != 0:
+                continue
+            key = (json.loads(shown.stdout) or {}).get(CONTENT_LABEL)
+            if key:
+                subprocess.run(["docker", "rmi", image.ref(content_tag(key))], capture_output=True)
 
 
 @pytest.fixture(scope="session")
 def stack(pipeline: Pipeline) -> Iterator[RunningStack]:
     """The full stack deployed at V1 from the private registry; removed with its volumes after."""
-    pipeline.invoke("deploy", "--version", V1)
     running = RunningStack(pipeline)
     try:
+        # Inside the try: a first deploy that never gets healthy leaves stopped containers.
+        pipeline.invoke("deploy", "--version", V1)
         yield running
     finally:
-        running.compose("down", "--volumes", "--remove-orphans", check=False)
+        if running.deploy_stack.ledger.current() is not None:
+            running.compose("down", "--volumes", "--remove-orphans", check=False)
         remove_compose_project(pipeline.project)
 
 

@@ -11,6 +11,8 @@ import pytest
 import requests
 from polling import eventually
 
+from nbship_common.validation import MAX_CONTENT_LENGTH
+
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 30
@@ -200,7 +202,7 @@ def test_body_that_is_not_a_json_object_is_400(stack: Any, raw: bytes) -> None:
 
 
 def test_oversized_body_is_413(stack: Any) -> None:
-    response = post_order(stack, {**VALID, "padding": "x" * 70_000})
+    response = post_order(stack, {**VALID, "padding": "x" * (MAX_CONTENT_LENGTH + 1)})
     assert response.status_code == 413
     assert response.json()["error"] == "request body too large"
 

@@ -11,6 +11,8 @@ import pytest
 import requests
 from polling import eventually
 
+from nbship_common.validation import MAX_CONTENT_LENGTH
+
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 15
@@ -250,7 +252,7 @@ def test_put_without_fields_is_400(stack: Any) -> None:
 
 
 def test_oversized_body_is_413_json(stack: Any) -> None:
-    payload = {"title": token(), "description": "x" * 70_000}
+    payload = {"title": token(), "description": "x" * (MAX_CONTENT_LENGTH + 1)}
     assert_json_error(call(stack, "POST", json=payload), 413)
 
 

@@ -13,14 +13,17 @@ from typing import Any
 
 import pytest
 
-from nbship.images import IMAGES, LABEL_PREFIX, PYTHON_BUILD, PYTHON_RUNTIME
+from nbship.build.images import LABEL_PREFIX, PYTHON_BUILD, PYTHON_RUNTIME
+from nbship.build.sbom import IMAGE_PATH as SBOM_PATH
+from nbship.catalogue import IMAGES
+from nbship.notebooks.extract import HEADER_PREFIX
 from nbship.paths import ROOT
-from nbship.sbom import IMAGE_PATH as SBOM_PATH
 
 pytestmark = pytest.mark.integration
 
 V1 = "0.1.0"
 APPS = [image for image in IMAGES if image.lock]
+HEADER = HEADER_PREFIX.encode()
 FORBIDDEN = ("jupyter", "nbconvert", "nbclient", "ipykernel", "nbformat", "ipython")
 
 
@@ -81,26 +84,63 @@ def test_app_image_runs_as_non_root_with_healthcheck_and_provenance(
     assert not [key for key in env if any(word in key for word in ("PASSWORD", "SECRET", "TOKEN"))]
 
 
-def sbom_in_image(ref: str) -> tuple[tarfile.TarInfo, bytes] | None:
-    """The SBOM's tar entry (owner, mode) and bytes as `docker cp` copies them out of REF."""
+def copied_out(ref: str, path: str) -> bytes | None:
+    """What `docker cp` copies out of image REF at PATH (a tar stream), or None when absent."""
     cid = subprocess.run(
         ["docker", "create", ref], capture_output=True, text=True, check=True
     ).stdout.strip()
     try:
-        copied = subprocess.run(["docker", "cp", f"{cid}:{SBOM_PATH}", "-"], capture_output=True)
+        copied = subprocess.run(["docker", "cp", f"{cid}:{path}", "-"], capture_output=True)
     finally:
         subprocess.run(["docker", "rm", cid], capture_output=True)
-    if copied.returncode != 0:
+    return copied.stdout if copied.returncode == 0 else None
+
+
+def app_files(ref: str) -> dict[str, bytes]:
+    """Every Python file under /app in image REF, by its path inside /app."""
+    copied = copied_out(ref, "/app")
+    assert copied is not None, f"{ref} has no /app"
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(copied)) as tar:
+        for member in tar.getmembers():
+            inside = member.name.removeprefix("app/")
+            if member.isfile() and inside.endswith(".py") and "tests/" not in inside:
+                handle = tar.extractfile(member)
+                assert handle is not None
+                files[inside] = handle.read()
+    return files
+
+
+@pytest.mark.parametrize("image", APPS, ids=lambda i: i.name)
+def test_notebook_cells_label_is_the_hash_of_the_generated_code_the_image_ships(
+    pipeline: Any, image: Any
+) -> None:
+    """Provenance by construction: recomputed from the files inside the image, not the notebooks."""
+    files = app_files(image.ref(V1))
+    generated = [files[path] for path in sorted(files) if files[path].startswith(HEADER)]
+    assert generated, f"{image.name} ships no module generated from a notebook"
+    config = inspect(image.ref(V1))["Config"]
+    label = config["Labels"][f"{LABEL_PREFIX}.notebook-cells.sha256"]
+    assert label == hashlib.sha256(b"".join(generated)).hexdigest()
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["NBSHIP_CELLS_SHA256"] == label  # what /version serves
+
+
+def sbom_in_image(ref: str) -> tuple[tarfile.TarInfo, bytes] | None:
+    """The SBOM's tar entry (owner, mode) and bytes as `docker cp` copies them out of REF."""
+    copied = copied_out(ref, SBOM_PATH)
+    if copied is None:
         return None
-    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(copied)) as tar:
         member = tar.getmember(SBOM_PATH.rsplit("/", 1)[1])
         handle = tar.extractfile(member)
         assert handle is not None
         return member, handle.read()
 
 
-def built_sbom(image: Any) -> bytes:
-    return (ROOT / "build" / "sbom" / f"{image.name}-{V1}.cdx.json").read_bytes()
+def built_sbom(pipeline: Any, image: Any) -> bytes:
+    """The SBOM file the build of V1 wrote, in the checkout it was built from."""
+    return (pipeline.checkout / "build" / "sbom" / f"{image.name}-{V1}.cdx.json").read_bytes()
 
 
 @pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)
@@ -116,7 +156,7 @@ def test_every_image_carries_its_sbom_matching_its_label_and_the_build_output(
     assert (member.uid, member.gid, member.mode & 0o777) == (0, 0, 0o644)
     assert labels[f"{LABEL_PREFIX}.sbom"] == SBOM_PATH
     assert labels[f"{LABEL_PREFIX}.sbom.sha256"] == hashlib.sha256(content).hexdigest()
-    assert content == built_sbom(image)
+    assert content == built_sbom(pipeline, image)
     sbom = json.loads(content)
     assert sbom["metadata"]["component"]["name"] == image.repository
     assert sbom["metadata"]["timestamp"] == labels["org.opencontainers.image.created"]
@@ -134,12 +174,13 @@ def test_every_image_carries_its_sbom_matching_its_label_and_the_build_output(
 
 
 def test_sbom_attaching_adds_one_layer_and_keeps_how_the_image_runs(pipeline: Any) -> None:
-    """The attach build (FROM, COPY, LABEL) inherits the user, command and healthcheck."""
+    """The stamp build (FROM, COPY, LABEL, ENV) inherits the user, command and healthcheck and
+    adds only the version and git sha to the environment."""
     for image in IMAGES:
         attached = inspect(image.ref(V1))
         layers = attached["RootFS"]["Layers"]
         # The legacy builder keeps each step's image as the next one's parent: walk back past
-        # the LABEL and COPY steps to the image as its own Dockerfile built it.
+        # the ENV, LABEL and COPY steps to the image as its own Dockerfile built it.
         before = attached
         while before["Parent"] and before["RootFS"]["Layers"] == layers:
             before = inspect(before["Parent"])
@@ -147,8 +188,14 @@ def test_sbom_attaching_adds_one_layer_and_keeps_how_the_image_runs(pipeline: An
             pytest.skip("the builder keeps no parent images to compare with")
         assert before["RootFS"]["Layers"] == layers[:-1], image.name
         assert f"{LABEL_PREFIX}.sbom" not in before["Config"]["Labels"], image.name
-        for key in ("User", "Cmd", "Entrypoint", "Healthcheck", "Env", "WorkingDir", "Volumes"):
+        for key in ("User", "Cmd", "Entrypoint", "Healthcheck", "WorkingDir", "Volumes"):
             assert attached["Config"].get(key) == before["Config"].get(key), (image.name, key)
+        added = set(attached["Config"]["Env"]) - set(before["Config"]["Env"])
+        revision = attached["Config"]["Labels"]["org.opencontainers.image.revision"]
+        stamped = {f"NBSHIP_VERSION={V1}", f"NBSHIP_GIT_SHA={revision[:12]}"}
+        stamped = stamped if image.lock else set()
+        assert added == stamped, image.name
+        assert set(before["Config"]["Env"]) <= set(attached["Config"]["Env"]), image.name
 
 
 def test_image_sbom_task_prints_the_sbom_checked_against_its_label(
@@ -156,11 +203,11 @@ def test_image_sbom_task_prints_the_sbom_checked_against_its_label(
 ) -> None:
     for image in IMAGES:
         printed = pipeline.invoke("image.sbom", image.name, "--version", V1)
-        assert printed.stdout.encode() == built_sbom(image), image.name
+        assert printed.stdout.encode() == built_sbom(pipeline, image), image.name
     gateway = next(image for image in APPS if image.name == "api-gateway-app")
     out = tmp_path / "gateway.cdx.json"
     pipeline.invoke("image.sbom", gateway.name, "--version", V1, "--output", str(out))
-    assert out.read_bytes() == built_sbom(gateway)
+    assert out.read_bytes() == built_sbom(pipeline, gateway)
 
 
 def test_image_sbom_task_refuses_an_sbom_that_does_not_match_its_label(
@@ -183,7 +230,7 @@ def test_image_sbom_task_refuses_an_sbom_that_does_not_match_its_label(
     assert result.returncode == 1
     assert result.stdout == ""
     billing = next(image for image in APPS if image.name == "billing-app")
-    actual = hashlib.sha256(built_sbom(billing)).hexdigest()
+    actual = hashlib.sha256(built_sbom(pipeline, billing)).hexdigest()
     assert result.stderr.strip().splitlines() == [
         f"nbship: error: {tampered}: the SBOM at {SBOM_PATH} has sha256 {actual[:12]}..., "
         f"but its {LABEL_PREFIX}.sbom.sha256 label says {'0' * 12}..."
@@ -205,6 +252,8 @@ def test_stack_runs_apps_on_a_read_only_root(stack: Any) -> None:
 def test_same_commit_built_twice_has_the_same_files_and_packages(pipeline: Any) -> None:
     """Hermetic builds: two uncached builds of one service install exactly the same things."""
     gateway = next(image for image in APPS if image.name == "api-gateway-app")
+    # V1's checkout: its build/ holds the wheelhouse the Dockerfile copies (a clean clone's does not)
+    checkout = pipeline.checkout
     listings = []
     for attempt in ("a", "b"):
         tag = f"nbship-hermetic-test:{attempt}"
@@ -213,7 +262,7 @@ def test_same_commit_built_twice_has_the_same_files_and_packages(pipeline: Any) 
                 "docker", "build", "--no-cache", "--quiet", "--tag", tag,
                 "--build-arg", f"PYTHON_BUILD={PYTHON_BUILD}",
                 "--build-arg", f"PYTHON_RUNTIME={PYTHON_RUNTIME}",
-                "--file", str(gateway.dockerfile), str(ROOT),
+                "--file", str(checkout / gateway.dockerfile.relative_to(ROOT)), str(checkout),
             ],
             check=True, capture_output=True,
         )  # fmt: skip

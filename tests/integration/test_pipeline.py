@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 import requests
 
-from nbship.images import IMAGES
-from nbship.registry import Registry
+from nbship import docker
+from nbship.catalogue import IMAGES
+from nbship.registry.client import Registry
+from nbship.registry.push import REVISION_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -22,16 +24,33 @@ def _images_in_use(stack: Any) -> set[str]:
     return {line.strip() for line in result.stdout.splitlines() if line.strip()}
 
 
+def _revision(ref: str) -> str:
+    label = f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}'
+    return docker.docker("image", "inspect", "--format", label, ref).stdout.strip()
+
+
 def test_pushed_tags_follow_semver_and_point_at_one_digest(pipeline: Any) -> None:
     registry = Registry(pipeline.registry)
     for image in IMAGES:
         tags = registry.tags(image.repository)
         assert {V1, V2, "0.2", "0", "latest"} <= set(tags), (image.name, tags)
-        assert any(tag.startswith("sha-") for tag in tags)
+        # One sha- tag per commit, on the first version pushed from it; none for a build from a
+        # dirty tree (see conftest). Read from what was pushed: the registry-named local tags.
+        revisions = {v: _revision(f"{registry.remote(image.repository)}:{v}") for v in (V1, V2)}
+        clean = {v: r for v, r in revisions.items() if r and not r.endswith("-dirty")}
+        sha_tags = {tag for tag in tags if tag.startswith("sha-")}
+        assert sha_tags == {f"sha-{r[:12]}" for r in clean.values()}, (image.name, revisions)
+        for version, revision in clean.items():
+            first = V1 if revisions[V1] == revision else version
+            assert registry.digest(image.repository, f"sha-{revision[:12]}") == registry.digest(
+                image.repository, first
+            )
         # Moving tags follow the newest final release.
         assert registry.digest(image.repository, "0.2") == registry.digest(image.repository, V2)
         assert registry.digest(image.repository, "latest") == registry.digest(image.repository, V2)
-        assert registry.digest(image.repository, V1) != registry.digest(image.repository, V2)
+        # V2 changed the apps only: the database and broker images are V1's (same digest).
+        differs = registry.digest(image.repository, V1) != registry.digest(image.repository, V2)
+        assert differs == (image.package is None), image.name
 
 
 def test_deploy_runs_every_service_pinned_by_digest(stack: Any) -> None:
@@ -73,8 +92,14 @@ def test_rollback_serves_previous_release_and_keeps_data(stack: Any) -> None:
     # Rolling forward to a named earlier release works too (the ledger remembers V2's digests).
     line.invoke("rollback", "--to", V2)
     assert stack.version()["version"] == V2
-    line.invoke("deploy", "--version", V1)
+
+    # An environment's tag leads somewhere: deploy what staging points at, by digest.
+    line.invoke("promote", V1, "--to", "staging")
+    deployed = line.invoke("deploy", "--env", "staging")
+    assert f"deploying {V1} (what staging points at)" in deployed.stdout
     assert stack.version()["version"] == V1
+    newest = line.invoke("releases").stdout.strip().splitlines()[-1]
+    assert newest.startswith("*") and V1 in newest and "from the staging tag" in newest
 
 
 def _project_objects(project: str, kind: str) -> list[str]:

@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from nbship import docker
-from nbship import push as pushing
 from nbship import version as versions
-from nbship.images import IMAGES
+from nbship.catalogue import IMAGES
 from nbship.paths import ROOT
-from nbship.promote import promote
-from nbship.registry import DEBIAN_IMAGE, Credentials, LocalRegistry, Registry
+from nbship.registry import push as pushing
+from nbship.registry.client import Credentials, Registry
+from nbship.registry.local import DEBIAN_IMAGE, LocalRegistry
+from nbship.registry.promote import promote
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,7 @@ import requests
 from polling import eventually
 
 from billing.consumer import BATCH_SIZE
+from nbship.deploy import naming
 from nbship.errors import NbshipError
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,9 @@ def test_gateway_writes_json_request_lines_to_its_log_volume(stack: Any) -> None
     )
     mounts = {m["Destination"]: m for m in json.loads(inspected.stdout)}
     assert mounts["/var/log/gateway"]["Type"] == "volume"
-    assert mounts["/var/log/gateway"]["Name"].endswith("_gateway-logs")
+    assert mounts["/var/log/gateway"]["Name"] == naming.volume(
+        stack.pipeline.project, "gateway-logs"
+    )
 
 
 # --- a broker restart while orders are being published ----------------------------------------

@@ -15,10 +15,10 @@ import pytest
 import requests
 
 from nbship import docker
-from nbship.bench.stack import free_port
-from nbship.deploy import STACK_SERVICES, Stack
-from nbship.images import IMAGES
-from nbship.swarm import stack_file, swarm_state
+from nbship.catalogue import IMAGES, stack_services
+from nbship.deploy.stack import Stack
+from nbship.deploy.swarm import stack_file, swarm_state
+from nbship_bench.stack import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +133,7 @@ def test_deploy_rollback_and_data_on_swarm(swarm_stack: SwarmStack) -> None:
     result = swarm_stack.invoke("deploy", "--version", V1)
     assert f"runs version {V1}" in result.stdout
     images = swarm_stack.services()
-    assert set(images) == set(STACK_SERVICES)
+    assert set(images) == set(stack_services())
     registry = swarm_stack.pipeline.registry
     assert all(ref.startswith(registry) and "@sha256:" in ref for ref in images.values())
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nbship.bench import billing, build, gateway
 from nbship.errors import NbshipError
+from nbship_bench import billing, build, gateway
 
 
 def rounds(gateway_ms: float, direct_ms: float, count: int = 100) -> list[dict]:

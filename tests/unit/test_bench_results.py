@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
 
-from nbship.bench import results
-from nbship.bench.results import Metric, Result
+from nbship_bench import results
+from nbship_bench.results import Metric, Result
 
 
 def sample(name: str = "gateway", value: float = 1.8) -> Result:
@@ -57,7 +58,7 @@ def test_written_result_holds_targets_verdicts_and_reads_back(tmp_path: Path) ->
     assert data["targets_met"] is False
     assert data["metrics"][0] == {
         "name": "p50 / direct", "value": 1.8, "unit": "x", "target": 1.5, "op": "<=",
-        "passed": False,
+        "measured": None, "baseline": None, "measured_unit": "", "passed": False,
     }  # fmt: skip
     assert data["git"] == {"sha": "abc123", "dirty": True}
     [loaded] = results.load_all(tmp_path)
@@ -100,3 +101,56 @@ def test_terminal_table_aligns_columns() -> None:
 )  # fmt: skip
 def test_values_are_formatted_for_reading(value: float | int, unit: str, text: str) -> None:
     assert results.format_value(value, unit) == text
+
+
+def test_ratio_keeps_both_absolute_figures_beside_it(tmp_path: Path) -> None:
+    metric = results.ratio("e2e / naive", 1200.0, 400.0, "orders/s", target=2.0)
+    assert (metric.value, metric.unit, metric.passed) == (3.0, "x", True)
+    result = Result("billing", "Billing", {}, [metric])
+    [loaded] = results.load_all(results.write(result, tmp_path).parent)
+    assert loaded.metrics[0] == metric
+    assert (loaded.metrics[0].measured, loaded.metrics[0].baseline) == (1200.0, 400.0)
+    assert loaded.metrics[0].measured_unit == "orders/s"
+
+
+def test_ratio_against_a_zero_baseline_is_not_a_number() -> None:
+    assert math.isnan(results.ratio("r", 5.0, 0.0, "orders/s", target=1.0).value)
+
+
+STAT_START = "cpu  1000 10 500 8000 100 0 20 200 50 0\ncpu0 500 5 250 4000 50 0 10 100 25 0\n"
+STAT_END = "cpu  1300 10 600 8300 100 0 20 300 90 0\ncpu0 650 5 300 4150 50 0 15 150 45 0\n"
+
+
+def test_steal_and_busy_shares_come_from_the_aggregate_cpu_line() -> None:
+    start, end = results.CpuTimes.parse(STAT_START), results.CpuTimes.parse(STAT_END)
+    # 800 ticks passed (guest is inside user): 100 stolen, 300 idle.
+    assert end.total - start.total == 800
+    assert results.cpu_shares(start, end) == {"steal_percent": 12.5, "busy_percent": 62.5}
+
+
+def test_no_time_passed_gives_no_shares() -> None:
+    start = results.CpuTimes.parse(STAT_START)
+    assert results.cpu_shares(start, start) == {}
+
+
+def test_stat_without_an_aggregate_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="cpu"):
+        results.CpuTimes.parse("intr 12 3\nctxt 99\n")
+
+
+def test_load_probe_reads_this_machine() -> None:
+    probe = results.LoadProbe()
+    time.sleep(0.1)  # a few clock ticks (USER_HZ is 100) between the two readings
+    load = probe.finish()
+    assert load["loadavg_1m_start"] >= 0 and load["loadavg_1m_end"] >= 0
+    assert 0 <= load["steal_percent"] <= 100
+    assert 0 <= load["busy_percent"] <= 100
+
+
+def test_readme_shows_load_and_steal_of_each_run(tmp_path: Path) -> None:
+    result = sample()
+    result.load = {"loadavg_1m_start": 0.5, "loadavg_1m_end": 1.75, "steal_percent": 20.0,
+                   "busy_percent": 80.0}  # fmt: skip
+    results.write(result, tmp_path)
+    text = results.write_readme(tmp_path).read_text()
+    assert "2 cores; load 0.5 → 1.75, steal 20.0 %, busy 80.0 %" in text

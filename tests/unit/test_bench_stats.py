@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from nbship.bench import stats
+from nbship_bench import stats
 
 
 def test_percentile_interpolates_linearly_between_ranks() -> None:

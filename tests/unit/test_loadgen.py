@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nbship.bench import loadgen
+from nbship_bench import loadgen
 from nbship_common.orders import parse_order
 
 

@@ -20,17 +20,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import semver
 
-from nbship import docker, push
+from nbship import docker
+from nbship.catalogue import IMAGES
 from nbship.errors import NbshipError
-from nbship.images import IMAGES
-from nbship.promote import promote
-from nbship.registry import (
+from nbship.registry import push
+from nbship.registry.client import (
     Credentials,
     Registry,
     find_credentials,
     missing_credentials_hint,
     parse_challenge,
 )
+from nbship.registry.promote import promote, promoted
 
 USER, PASSWORD = "octocat", "s3cret-token-value"
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -367,5 +368,38 @@ def test_promote_of_an_unknown_version_names_it_and_lists_known_ones(serve: Any)
 
 
 def test_promote_refuses_unknown_environments(serve: Any) -> None:
-    with pytest.raises(NbshipError, match="promote to one of staging, prod"):
+    with pytest.raises(NbshipError, match=r"unknown environment 'qa': use one of staging, prod"):
         promote(Registry(serve(None).address), semver.Version.parse("1.0.0"), "qa")
+
+
+def test_an_environment_resolves_to_the_version_promoted_there(serve: Any) -> None:
+    fake = serve(None)
+    first, _ = _release(fake, "1.0.0"), _release(fake, "1.1.0")
+    registry = Registry(fake.address)
+    promote(registry, semver.Version.parse("1.0.0"), "staging")
+    version, digests = promoted(registry, "staging")
+    assert (str(version), digests) == ("1.0.0", first)
+
+
+def test_an_environment_nothing_was_promoted_to_says_how(serve: Any) -> None:
+    fake = serve(None)
+    _release(fake, "1.0.0")
+    with pytest.raises(NbshipError, match=r"nothing is promoted to prod .*invoke promote X.Y.Z"):
+        promoted(Registry(fake.address), "prod")
+    with pytest.raises(NbshipError, match="unknown environment 'production'"):
+        promoted(Registry(fake.address), "production")
+
+
+def test_an_environment_tag_moved_by_hand_to_a_mix_is_refused(serve: Any) -> None:
+    fake = serve(None)
+    _release(fake, "1.0.0")
+    second = _release(fake, "1.1.0")
+    registry = Registry(fake.address)
+    promote(registry, semver.Version.parse("1.0.0"), "prod")
+    last = IMAGES[-1]
+    manifest = registry.manifest(last.repository, "1.1.0")
+    assert manifest is not None
+    registry.put_manifest(last.repository, "prod", manifest)  # one image moved by hand
+    assert registry.digest(last.repository, "prod") == second[last.name]
+    with pytest.raises(NbshipError, match=f"prod is not one version: .* but {last.repository}"):
+        promoted(registry, "prod")

@@ -12,7 +12,7 @@ import yaml
 
 from nbship import docker
 from nbship.paths import REGISTRY_DIR
-from nbship.registry import LocalRegistry
+from nbship.registry.local import LocalRegistry
 
 
 def _load(name: str) -> Any:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nbship.deploy import ComposeRuntime, Stack
+from nbship.deploy.stack import ComposeRuntime, Stack
+from nbship.deploy.swarm import SwarmRuntime
 from nbship.errors import NbshipError
-from nbship.swarm import SwarmRuntime
 
 
 def test_unknown_orchestrator_is_refused_naming_the_choices() -> None:

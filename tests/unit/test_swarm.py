@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from nbship.deploy.swarm import STACK_FORMAT, _service_state, for_swarm, stack_file
 from nbship.errors import NbshipError
-from nbship.swarm import STACK_FORMAT, _service_state, for_swarm, stack_file
 
 
 def rendering(**service: Any) -> dict[str, Any]:

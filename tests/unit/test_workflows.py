@@ -25,10 +25,12 @@ from nbship.paths import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # Which job of which workflow may write what: pushing images and moving environment tags write
-# packages; only the release-note job writes the repository (the GitHub release).
+# packages; only the release-note job writes the repository (the GitHub release); the notebook
+# audit uploads its SARIF findings to code scanning.
 WRITERS = {
     "packages": {("release.yml", "push"), ("rollback.yml", "promote")},
     "contents": {("release.yml", "release-notes")},
+    "security-events": {("ci.yml", "notebooks")},
 }
 CLI = {"./nbship", "invoke", ".venv/bin/invoke"}
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
@@ -221,3 +223,15 @@ def test_release_builds_once_and_rollback_never_builds() -> None:
     assert [call[0] for call in rollback] == ["promote"] and "--to" in rollback[0]
     trigger = _load(ROOT / ".github/workflows/release.yml")["on"]
     assert trigger == {"push": {"tags": ["v*.*.*"]}}
+
+
+def test_ci_uploads_the_sarif_file_the_notebook_audit_writes() -> None:
+    steps = _steps(_load(ROOT / ".github/workflows/ci.yml"))
+    audits = [c for _, s in steps for c in _calls(s.get("run", "")) if c[0] == "nb.audit"]
+    written = {call[call.index("--sarif") + 1] for call in audits if "--sarif" in call}
+    uploaded = {
+        step["with"]["sarif_file"]
+        for _, step in steps
+        if str(step.get("uses", "")).startswith("github/codeql-action/upload-sarif@")
+    }
+    assert written and uploaded == written

@@ -7,25 +7,26 @@ them at a stack deployed earlier instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, ParamSpec
 
 from invoke.collection import Collection
 from invoke.context import Context
 
-from nbship import docker
 from nbship import version as versions
-from nbship.bench import audit as audit_bench
-from nbship.bench import billing as billing_bench
-from nbship.bench import build, results
-from nbship.bench import gateway as gateway_bench
-from nbship.bench import rebuild as rebuild_bench
-from nbship.bench import size as size_bench
-from nbship.bench import stack as bench_stack
 from nbship.errors import NbshipError
 from nbship.paths import ROOT
 from nbship.tasks import _common as common
 from nbship.tasks._common import task
+
+# Each benchmark module is imported by the task that runs it: every command, even
+# `invoke --list`, imports this file, and the stack benchmarks load requests (issue 13).
+if TYPE_CHECKING:
+    from nbship_bench import results
+    from nbship_bench.stack import BenchStack
+
+P = ParamSpec("P")
 
 STACK_HELP = {
     "project": "measure this already deployed compose project instead of starting a private one",
@@ -38,7 +39,7 @@ GATEWAY_HELP = {
     "seconds": "length of each round, in seconds",
 }
 BILLING_HELP = {
-    "orders": "orders to post for each of the two measurements",
+    "orders": "orders per measurement (end to end and drain, nbship and the naive pipeline)",
     "clients": "concurrent HTTP clients posting orders",
 }
 REBUILD_HELP = {
@@ -51,16 +52,31 @@ KEEP_IMAGES_HELP = {
 
 
 @contextmanager
-def _stack(c: Context, project: str | None, port: int, keep: bool) -> Iterator:
+def _stack(c: Context, project: str | None, port: int, keep: bool) -> Iterator[BenchStack]:
+    from nbship_bench import stack as bench_stack
+
     if project:
         yield bench_stack.attach(bench_stack.with_overrides(common.stack(c), project, port or None))
     else:
-        with bench_stack.private_stack(common.conf(c).registry, versions.current(), keep) as s:
+        cfg = common.conf(c)
+        with bench_stack.private_stack(
+            cfg.registry, versions.current(), keep, cfg.wait_timeout
+        ) as s:
             yield s
 
 
-def _record(result: results.Result) -> results.Result:
-    """Stamp RESULT with where it was measured, write it and the README, print its figures."""
+def _record(run: Callable[P, results.Result], *args: P.args, **kwargs: P.kwargs) -> results.Result:
+    """Run one benchmark; stamp its result with where it ran and how busy the machine was.
+
+    Then write it and the README and print its figures. The load probe brackets the run alone,
+    not the stack's deployment around it.
+    """
+    from nbship import docker
+    from nbship_bench import results
+
+    probe = results.LoadProbe()
+    result = run(*args, **kwargs)
+    result.load = probe.finish()
     result.git = results.git_info()
     result.machine = results.machine_info(docker.ensure_daemon())
     path = results.write(result)
@@ -73,6 +89,8 @@ def _record(result: results.Result) -> results.Result:
 
 
 def _summary(done: list[results.Result]) -> None:
+    from nbship_bench import results
+
     print("\nnbship: benchmark summary (bench/results/README.md)")
     print(results.terminal_table(done))
     missed = [f"{r.name}: {m.name}" for r in done for m in r.missed]
@@ -99,9 +117,11 @@ def gateway(
     keep: bool = False,
 ) -> None:
     """Gateway overhead: GET /api/movies/<id> via the gateway vs inventory directly."""
+    from nbship_bench import gateway as gateway_bench
+
     _positive(connections=connections, rounds=rounds, seconds=seconds)
     with _stack(c, project, port, keep) as s:
-        _record(gateway_bench.run(s, connections, rounds, seconds))
+        _record(gateway_bench.run, s, connections, rounds, seconds)
 
 
 @task(help=BILLING_HELP | STACK_HELP)
@@ -113,19 +133,24 @@ def billing(
     port: int = 0,
     keep: bool = False,
 ) -> None:
-    """Billing: orders/s from POST /api/billing to billing_db rows, live and from a backlog."""
+    """Billing orders/s, live and from a backlog, each against a naive pipeline in the same run."""
+    from nbship_bench import billing as billing_bench
+
     _positive(orders=orders, clients=clients)
     if project:
         print(f"nbship: note: this stops and restarts billing-app of {project!r}")
     with _stack(c, project, port, keep) as s:
-        _record(billing_bench.run(s, orders, clients))
+        _record(billing_bench.run, s, orders, clients)
 
 
 @task(help=KEEP_IMAGES_HELP)
 def size(c: Context, keep_images: bool = False) -> None:
     """Image size: each service image vs a naive single-stage one, both built now."""
+    from nbship_bench import build
+    from nbship_bench import size as size_bench
+
     try:
-        _record(size_bench.run(versions.current(), common.conf(c).base))
+        _record(size_bench.run, versions.current(), common.conf(c).base)
     finally:
         if not keep_images:
             build.cleanup()
@@ -136,19 +161,45 @@ def rebuild(
     c: Context, service: str = "inventory", repeats: int = 3, keep_images: bool = False
 ) -> None:
     """Rebuild time after a one-line code change, cache warm: nbship vs naive Dockerfile."""
+    from nbship_bench import build
+    from nbship_bench import rebuild as rebuild_bench
+
     _positive(repeats=repeats)
     try:
-        _record(rebuild_bench.run(service, repeats, common.conf(c).base))
+        _record(rebuild_bench.run, service, repeats, common.conf(c).base)
     finally:
         if not keep_images:
             build.cleanup()
 
 
+@task(help=KEEP_IMAGES_HELP)
+def release(c: Context, keep_images: bool = False) -> None:
+    """Deploy, rollback, roll-forward, rebuild path and edit loop under steady load."""
+    from nbship_bench import release as release_bench
+
+    try:
+        _record(release_bench.run, versions.current())
+    finally:
+        if not keep_images:
+            release_bench.cleanup()
+
+
 @task(help={"notebooks": "how many notebooks to audit", "repeats": "timed runs (the best counts)"})
 def audit(c: Context, notebooks: int = 200, repeats: int = 5) -> None:
-    """Static audit speed: 200 notebooks on one core (target: under 2 seconds)."""
+    """Static audit speed on one core: 200 generated (<= 2 s) and 200 real notebooks (<= 1 s)."""
+    from nbship_bench import audit as audit_bench
+
     _positive(notebooks=notebooks, repeats=repeats)
-    _record(audit_bench.run(notebooks, repeats))
+    _record(audit_bench.run, notebooks, repeats)
+
+
+@task(help={"repeats": "runs of each command (the median counts)"})
+def startup(c: Context, repeats: int = 10) -> None:
+    """Start-up: `invoke --list` and `invoke nb.audit --help` (target: 0.3 s each)."""
+    from nbship_bench import startup as startup_bench
+
+    _positive(repeats=repeats)
+    _record(startup_bench.run, repeats)
 
 
 @task(
@@ -172,7 +223,15 @@ def run_all(
     keep: bool = False,
     keep_images: bool = False,
 ) -> None:
-    """Run every benchmark (audit, gateway, billing, size, rebuild) and tabulate the results."""
+    """Run every benchmark (startup, audit, gateway, billing, size, rebuild); tabulate them."""
+    from nbship_bench import audit as audit_bench
+    from nbship_bench import billing as billing_bench
+    from nbship_bench import build, results
+    from nbship_bench import gateway as gateway_bench
+    from nbship_bench import rebuild as rebuild_bench
+    from nbship_bench import size as size_bench
+    from nbship_bench import startup as startup_bench
+
     _positive(
         connections=connections,
         rounds=rounds,
@@ -181,26 +240,32 @@ def run_all(
         clients=clients,
         repeats=repeats,
     )
-    done = [_record(audit_bench.run())]
+    done = [_record(startup_bench.run), _record(audit_bench.run)]
     with _stack(c, project, port, keep) as s:
-        done.append(_record(gateway_bench.run(s, connections, rounds, seconds)))
-        done.append(_record(billing_bench.run(s, orders, clients)))
+        done.append(_record(gateway_bench.run, s, connections, rounds, seconds))
+        done.append(_record(billing_bench.run, s, orders, clients))
     try:
         # The naive images of the size benchmark warm the rebuild benchmark's cache.
-        done.append(_record(size_bench.run(versions.current(), common.conf(c).base)))
-        done.append(_record(rebuild_bench.run(service, repeats, common.conf(c).base)))
+        done.append(_record(size_bench.run, versions.current(), common.conf(c).base))
+        done.append(_record(rebuild_bench.run, service, repeats, common.conf(c).base))
     finally:
         if not keep_images:
             build.cleanup()
     results.write_readme()
     _summary(done)
+    print("nbship: `invoke bench.report` redraws docs/benchmarks.md and the README table")
 
 
 @task
 def report(c: Context) -> None:
-    """Rewrite bench/results/README.md from the result files and print the table."""
+    """Render docs/benchmarks.md (tables, plots), the README table and bench/results/README.md."""
+    from nbship_bench import report as bench_report
+    from nbship_bench import results
+
     results.write_readme()
+    for path in bench_report.render():
+        print(f"nbship: wrote {path.relative_to(ROOT)}")
     _summary(results.load_all())
 
 
-ns = Collection("bench", run_all, audit, gateway, billing, size, rebuild, report)
+ns = Collection("bench", run_all, startup, audit, gateway, billing, size, rebuild, release, report)

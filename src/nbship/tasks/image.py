@@ -7,8 +7,7 @@ from pathlib import Path
 from invoke.collection import Collection
 from invoke.context import Context
 
-from nbship import docker, images
-from nbship import sbom as sboms
+from nbship import catalogue, docker
 from nbship import version as versions
 from nbship.files import atomic_write
 from nbship.paths import ROOT
@@ -18,17 +17,22 @@ from nbship.tasks._common import task
 @task(
     positional=["service"],
     help={
-        "service": "image name: " + ", ".join(i.name for i in images.IMAGES),
+        "service": "image name: " + ", ".join(i.name for i in catalogue.IMAGES),
         "version": "version to inspect (default: the VERSION file)",
     },
 )
 def inspect(c: Context, service: str | None = None, version: str | None = None) -> None:
     """Show an image's OCI labels and nbship provenance (lock and notebook-cell hashes)."""
+    # Here, not at the top: the builder loads nbformat and the SBOM library, which listing the
+    # tasks or asking for help must not pay for (issue 13's start-up budget).
+    from nbship.build import images
+    from nbship.build import sbom as sboms
+
     v = versions.parse(version) if version else versions.current()
-    names = [service] if service else [image.name for image in images.IMAGES]
+    names = [service] if service else [image.name for image in catalogue.IMAGES]
     for name in names:
         labels = images.inspect(name, v)
-        ref = images.by_name([name])[0].ref(versions.docker_tag(v))
+        ref = catalogue.by_name([name])[0].ref(versions.docker_tag(v))
         size = int(docker.docker("image", "inspect", "--format", "{{.Size}}", ref).stdout)
         print(f"{ref}  ({size / 1e6:.1f} MB)")
         for key, value in labels.items():
@@ -40,13 +44,16 @@ def inspect(c: Context, service: str | None = None, version: str | None = None) 
 @task(
     positional=["service"],
     help={
-        "service": "image name: " + ", ".join(i.name for i in images.IMAGES),
+        "service": "image name: " + ", ".join(i.name for i in catalogue.IMAGES),
         "version": "version whose image to read (default: the VERSION file)",
         "output": "write the SBOM to this file instead of printing it",
     },
 )
 def sbom(c: Context, service: str, version: str | None = None, output: str | None = None) -> None:
     """Print an image's CycloneDX SBOM, read from inside the image and checked against its label."""
+    from nbship.build import images
+    from nbship.build import sbom as sboms
+
     v = versions.parse(version) if version else versions.current()
     (image,) = images.require_local(v, [service])
     ref = image.ref(versions.docker_tag(v))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from nbship import version as versions
-from nbship.images import IMAGES
+from nbship.catalogue import IMAGES
 from nbship.paths import ROOT
 from nbship.tasks import _common as common
 from nbship.tasks import nb, release
@@ -21,7 +22,7 @@ from nbship.tasks._common import task
 def demo(c: Context, version: str | None = None) -> None:
     """Run the whole pipeline: audit, extract, build, registry, push, deploy, health-gated."""
     v = versions.parse(version) if version else versions.current()
-    steps = [
+    steps: list[tuple[str, Callable[[], object]]] = [
         ("audit notebooks (fresh-kernel re-run)", lambda: nb.audit(c)),
         ("extract exported cells into services/", lambda: nb.extract(c)),
         (f"build images {v}", lambda: release.build(c, version=str(v))),
@@ -83,12 +84,13 @@ def lock(c: Context) -> None:
 
 @task
 def lint(c: Context) -> None:
-    """Check style and types: ruff check, ruff format --check, mypy on src."""
+    """Check style, types and layers: ruff, ruff format, mypy --strict, lint-imports."""
     bin_dir = Path(sys.executable).parent
     checks = [
         [str(bin_dir / "ruff"), "check", "."],
         [str(bin_dir / "ruff"), "format", "--check", "."],
-        [str(bin_dir / "mypy"), "src"],
+        [str(bin_dir / "mypy")],  # strict, over src/ and services/ (pyproject.toml)
+        [str(bin_dir / "lint-imports"), "--no-cache"],
     ]
     failed = [
         " ".join([Path(cmd[0]).name, *cmd[1:]]) for cmd in checks if subprocess.call(cmd, cwd=ROOT)

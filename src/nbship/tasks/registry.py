@@ -5,8 +5,7 @@ from __future__ import annotations
 from invoke.collection import Collection
 from invoke.context import Context
 
-from nbship.images import IMAGES
-from nbship.registry import Registry
+from nbship.catalogue import IMAGES
 from nbship.tasks import _common as common
 from nbship.tasks._common import task
 
@@ -39,6 +38,9 @@ def down(c: Context, remove_data: bool = False) -> None:
 )
 def ls(c: Context, registry: str | None = None, username: str | None = None) -> None:
     """List nbship's repositories in the registry with their tags and digests."""
+    # Here, not at the top: requests is slow to import and most commands never need it.
+    from nbship.registry.client import Registry
+
     target = Registry(registry or common.conf(c).registry, username=username)
     target.ping()
     for image in IMAGES:

@@ -1,21 +1,30 @@
-"""The release pipeline's front tasks: build, push, promote, deploy, rollback, down, releases."""
+"""The release pipeline's front tasks: build, push, promote, deploy, rollback, down, releases,
+status."""
 
 from __future__ import annotations
 
-from invoke.context import Context
+from typing import TYPE_CHECKING
 
-from nbship import deploy as deploying
-from nbship import images
-from nbship import promote as promoting
-from nbship import push as pushing
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from nbship import catalogue
 from nbship import version as versions
 from nbship.errors import NbshipError
-from nbship.registry import Registry
+from nbship.registry import promote as promoting
 from nbship.tasks import _common as common
 from nbship.tasks._common import task
 
-IMAGE_HELP = (
-    "only this image (repeatable; default: all of " + ", ".join(i.name for i in images.IMAGES) + ")"
+# The builder (nbformat, the SBOM library) and the registry and stack clients (requests) are
+# imported inside the tasks that use them: every command, even `invoke --list`, imports this
+# file (issue 13's start-up budget).
+if TYPE_CHECKING:
+    import semver
+
+    from nbship.deploy.stack import Stack
+
+IMAGE_HELP = "only this image (repeatable; default: all of {})".format(
+    ", ".join(image.name for image in catalogue.IMAGES)
 )
 SWARM_HELP = (
     "the stack on Docker Swarm (docker stack deploy, from this manager) instead of compose on "
@@ -27,7 +36,7 @@ USERNAME_HELP = (
 )
 
 
-def _version(value: str | None):
+def _version(value: str | None) -> semver.Version:
     return versions.parse(value) if value else versions.current()
 
 
@@ -38,13 +47,23 @@ def _version(value: str | None):
         "image": IMAGE_HELP,
         "base": "Debian base: auto (pull debian:bookworm-slim, else debootstrap), pull, "
         "bootstrap, or an image reference",
+        "allow_dirty": "build from uncommitted changes: the git sha in labels and /version reads "
+        "<sha>-dirty and push gives no sha- tag (or set INVOKE_NBSHIP_ALLOW_DIRTY=1)",
     },
 )
 def build(
-    c: Context, version: str | None = None, image: list[str] | None = None, base: str | None = None
+    c: Context,
+    version: str | None = None,
+    image: list[str] | None = None,
+    base: str | None = None,
+    allow_dirty: bool = False,
 ) -> None:
     """Build every service image, tagged X.Y.Z, X.Y, X, latest and sha-<git sha>."""
-    images.build(_version(version), image or None, base or common.conf(c).base)
+    from nbship.build import images
+
+    cfg = common.conf(c)
+    dirty_ok = allow_dirty or bool(cfg.allow_dirty)
+    images.build(_version(version), image or None, base or cfg.base, allow_dirty=dirty_ok)
 
 
 @task(
@@ -66,6 +85,9 @@ def push(
     username: str | None = None,
 ) -> None:
     """Push the built images' tags to the registry and print each image's digest."""
+    from nbship.registry import push as pushing
+    from nbship.registry.client import Registry
+
     target = Registry(registry or common.conf(c).registry, username=username)
     v = _version(version)
     print(f"nbship: pushing {v} to {target.address}")
@@ -90,10 +112,10 @@ def promote(
 ) -> None:
     """Point the staging or prod tag at a version's exact digests (no build, pull or push)."""
     usage = "invoke promote X.Y.Z --to " + "|".join(promoting.ENVIRONMENTS)
-    if version.startswith("-"):  # `invoke promote --help` fills the positional: help is elsewhere
-        raise NbshipError(f"usage: {usage} (flags: `invoke --help promote`)")
     if to is None:
         raise NbshipError(f"say where to promote: {usage}")
+    from nbship.registry.client import Registry
+
     target = Registry(registry or common.conf(c).registry, username=username)
     v = versions.parse(version)
     print(f"nbship: promoting {v} to {to} in {target.address}")
@@ -103,27 +125,48 @@ def promote(
 @task(
     help={
         "version": "version to deploy from the registry (default: the VERSION file)",
+        "env": "deploy what this environment's tag points at instead: "
+        + " or ".join(promoting.ENVIRONMENTS)
+        + " (set by `invoke promote`)",
         "registry": "registry to deploy from (default: localhost:5001)",
         "swarm": SWARM_HELP,
     }
 )
 def deploy(
-    c: Context, version: str | None = None, registry: str | None = None, swarm: bool = False
+    c: Context,
+    version: str | None = None,
+    env: str | None = None,
+    registry: str | None = None,
+    swarm: bool = False,
 ) -> None:
     """Deploy a version from the registry, pinned by digest; wait until every service is healthy."""
+    from nbship.deploy import stack as deploying
+
+    if version and env:
+        raise NbshipError("give --version or --env, not both")
+    if env is not None:
+        promoting.check_environment(env)
     target = common.stack(c, swarm)
-    deploying.deploy(target, common.registry(c, registry), _version(version))
+    wanted = None if env else _version(version)
+    deploying.deploy(target, common.registry(c, registry), wanted, environment=env)
     _print_running(target)
 
 
 @task(
     help={
-        "to": "roll back to this earlier deployed version instead of the previous one",
+        "to": "return to this deployed version, earlier or later (a roll-forward), instead of "
+        "the previous release",
         "swarm": SWARM_HELP,
     }
 )
 def rollback(c: Context, to: str | None = None, swarm: bool = False) -> None:
-    """Return the stack to the previous deployed release (no build, no registry needed)."""
+    """Return the stack to the previous deployed release (no build, no registry needed).
+
+    The previous release is the one that ran before the current one: a rollback after a deploy or
+    a `--to` undoes it, and two rollbacks go two releases back (see nbship.deploy.ledger).
+    """
+    from nbship.deploy import stack as deploying
+
     target = common.stack(c, swarm)
     deploying.rollback(target, str(versions.parse(to)) if to else None)
     _print_running(target)
@@ -137,6 +180,8 @@ def rollback(c: Context, to: str | None = None, swarm: bool = False) -> None:
 )
 def down(c: Context, remove_data: bool = False, swarm: bool = False) -> None:
     """Stop and remove the stack's containers and networks; its data stays unless asked."""
+    from nbship.deploy import stack as deploying
+
     target = common.stack(c, swarm)
     deploying.down(target, remove_data=remove_data)
     kept = "and its volumes" if remove_data else "(its volumes are kept)"
@@ -160,7 +205,31 @@ def releases(c: Context, swarm: bool = False) -> None:
         )
 
 
-def _print_running(target: deploying.Stack) -> None:
+@task(
+    help={
+        "json": "print one JSON document (project, live release, services, problems) for scripts",
+        "swarm": SWARM_HELP,
+    }
+)
+def status(c: Context, json: bool = False, swarm: bool = False) -> None:
+    """Show each service's version, digest, health and uptime beside what the ledger says is live.
+
+    Exits 1 when a container is not healthy or runs an image the live release does not pin.
+    """
+    from nbship.catalogue import stack_services
+    from nbship.deploy import status as statuses
+
+    target = common.stack(c, swarm)
+    live = target.ledger.current()
+    found = statuses.read(target.project, target.orchestrator, live, stack_services())
+    print(found.as_json() if json else found.as_table())
+    if found.problems:
+        raise Exit(f"nbship: {'; '.join(found.problems)}", code=1)
+
+
+def _print_running(target: Stack) -> None:
+    from nbship.deploy import stack as deploying
+
     info = deploying.running_version(target)
     if info is None:
         print(f"nbship: warning: the gateway at {target.gateway_url} does not answer /version")

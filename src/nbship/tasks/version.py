@@ -25,20 +25,25 @@ def show(c: Context) -> None:
 @task(
     positional=["part"],
     help={
-        "part": "major, minor, patch or prerelease (e.g. 1.2.3 -> 1.3.0 for minor)",
-        "set": "set this exact SemVer version instead of bumping",
+        "part": "major, minor, patch or prerelease (1.2.3 -> 1.3.0 for minor), or an exact "
+        "SemVer version to set (1.3.0-rc.1)",
     },
 )
-def bump(c: Context, part: str | None = None, set: str | None = None) -> None:
-    """Bump the version (major|minor|patch|prerelease) or --set one; refuses non-SemVer."""
+def bump(c: Context, part: str) -> None:
+    """Bump the version (major|minor|patch|prerelease) or set an exact one; refuses non-SemVer.
+
+    One positional argument for both: Invoke requires a positional argument on every call, so a
+    separate --set flag could never be used alone.
+    """
     current = versions.current()
-    if set is not None:
-        new = versions.parse(set)
-    elif part in PARTS:
+    if part in PARTS:
         new = getattr(current, f"bump_{part}")()
+    elif part[:1].isdigit() or part[:1] in {"v", "V"}:
+        new = versions.parse(part)
     else:
         raise NbshipError(
-            f"say what to bump: one of {', '.join(PARTS)} (got {part!r}), or --set X.Y.Z"
+            f"say what to bump: one of {', '.join(PARTS)} or an exact version like 1.4.2 "
+            f"(got {part!r})"
         )
     atomic_write(VERSION_FILE, f"{new}\n")
     print(f"{current} -> {new}")

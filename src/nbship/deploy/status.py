@@ -1,0 +1,204 @@
+"""What a deployed stack runs now, container by container, beside what its ledger says is live.
+
+Read from the Docker engine (containers found by the labels compose and Swarm put on them, not by
+name) and from the release ledger: nothing is asked of the services themselves, so a stack whose
+gateway is down still answers. On Swarm only the running containers on this node are seen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from nbship import docker
+from nbship.deploy.ledger import Release
+
+VERSION_LABEL = "org.opencontainers.image.version"
+# The health of a running container whose image has no healthcheck: nothing wrong with it.
+NO_HEALTHCHECK = "running"
+# The labels that tie a container to its stack and service, per orchestrator.
+STACK_LABELS = {
+    "compose": ("com.docker.compose.project", "com.docker.compose.service"),
+    "swarm": ("com.docker.stack.namespace", "com.docker.swarm.service.name"),
+}
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One container of the stack: what it runs, how it is, and whether the ledger agrees."""
+
+    service: str
+    container: str
+    version: str | None
+    image: str
+    digest: str | None
+    state: str
+    health: str
+    started_at: str | None
+    uptime_seconds: int | None
+    in_ledger: bool
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """The whole stack: its live release according to the ledger, and every container."""
+
+    project: str
+    orchestrator: str
+    live: Release | None
+    services: list[ServiceStatus]
+    expected: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[str]:
+        """Services missing or not healthy, or running an image the live release does not pin."""
+        if self.live is None and not self.services:
+            return []
+        seen = {each.service for each in self.services}
+        found = [f"{name} has no container" for name in self.expected if name not in seen]
+        for each in self.services:
+            if each.health not in ("healthy", NO_HEALTHCHECK):
+                found.append(f"{each.service} {each.health}")
+            elif self.live is not None and not each.in_ledger:
+                found.append(f"{each.service} runs {each.image}, not release #{self.live.id}")
+        return found
+
+    def as_json(self) -> str:
+        live = asdict(self.live) if self.live else None
+        services = [asdict(each) for each in self.services]
+        payload = {
+            "project": self.project,
+            "orchestrator": self.orchestrator,
+            "live": live,
+            "services": services,
+            "problems": self.problems,
+        }
+        return json.dumps(payload, indent=2)
+
+    def as_table(self) -> str:
+        if self.live is None:
+            head = "the ledger records no live release"
+        else:
+            head = (
+                f"the ledger says {self.live.version} is live (release #{self.live.id}, "
+                f"{self.live.action} at {self.live.deployed_at})"
+            )
+        lines = [f"{self.orchestrator} stack {self.project!r}: {head}"]
+        if not self.services:
+            lines.append("no containers of this stack exist on this Docker engine")
+            return "\n".join(lines)
+        rows = [("SERVICE", "VERSION", "DIGEST", "HEALTH", "UPTIME", "LEDGER")]
+        for each in self.services:
+            ledger = "-" if self.live is None else ("live" if each.in_ledger else "differs")
+            rows.append(
+                (
+                    each.service,
+                    each.version or "?",
+                    _short(each.digest),
+                    each.health,
+                    _duration(each.uptime_seconds),
+                    ledger,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def read(
+    project: str, orchestrator: str, live: Release | None, expected: tuple[str, ...] = ()
+) -> StackStatus:
+    """The status of PROJECT's containers on this engine, compared with the LIVE release.
+
+    EXPECTED names the services a complete stack has: one without a container is a problem.
+    """
+    docker.ensure_daemon()
+    project_label, _ = STACK_LABELS[orchestrator]
+    # Swarm keeps its replaced tasks' containers: only the running ones are the stack now.
+    which = ["--all"] if orchestrator == "compose" else ["--filter", "status=running"]
+    ids = docker.docker(
+        "ps", *which, "--quiet", "--no-trunc", "--filter", f"label={project_label}={project}"
+    ).stdout.split()
+    details: list[dict[str, Any]] = []
+    if ids:
+        details = json.loads(docker.docker("container", "inspect", *ids).stdout)
+    pinned = set(live.images.values()) if live else set()
+    now = datetime.now(UTC)
+    services = [_service(container, orchestrator, project, pinned, now) for container in details]
+    services.sort(key=lambda each: (each.service, each.container))
+    return StackStatus(project, orchestrator, live, services, expected)
+
+
+def _service(
+    container: dict[str, Any], orchestrator: str, project: str, pinned: set[str], now: datetime
+) -> ServiceStatus:
+    config, state = container.get("Config") or {}, container.get("State") or {}
+    labels = config.get("Labels") or {}
+    service = labels.get(STACK_LABELS[orchestrator][1], "?")
+    if orchestrator == "swarm":
+        service = service.removeprefix(f"{project}_")
+    image = str(config.get("Image", ""))
+    # Deploys pin images by digest (REPO@sha256:...); anything else shows its local image id.
+    digest = image.partition("@")[2] or container.get("Image")
+    running = state.get("Status") == "running"
+    health = (state.get("Health") or {}).get("Status") if running else None
+    started = _parse_time(state.get("StartedAt")) if running else None
+    return ServiceStatus(
+        service=service,
+        container=str(container.get("Name", "")).lstrip("/"),
+        version=labels.get(VERSION_LABEL),
+        image=image,
+        digest=digest,
+        state=str(state.get("Status", "unknown")),
+        health=health or (NO_HEALTHCHECK if running else str(state.get("Status", "unknown"))),
+        started_at=started.isoformat(timespec="seconds") if started else None,
+        uptime_seconds=int((now - started).total_seconds()) if started else None,
+        in_ledger=_pinned(image, pinned),
+    )
+
+
+def _pinned(image: str, pinned: set[str]) -> bool:
+    """Whether IMAGE is one the live release pins, by repository and digest."""
+    if image in pinned:
+        return True
+    # Swarm may record "REGISTRY/REPO:TAG@DIGEST"; the ledger has "REGISTRY/REPO@DIGEST".
+    repository, _, digest = image.partition("@")
+    name, colon, tag = repository.rpartition(":")
+    if colon and "/" not in tag:
+        repository = name
+    return bool(digest) and f"{repository}@{digest}" in pinned
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    """Docker's RFC 3339 time with nanoseconds; the zero time means never started."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _short(digest: str | None) -> str:
+    if not digest:
+        return "?"
+    algorithm, _, value = digest.partition(":")
+    return f"{algorithm}:{value[:12]}" if value else digest[:19]
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
