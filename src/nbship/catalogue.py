@@ -16,6 +16,8 @@ from nbship.errors import NbshipError
 from nbship.paths import COMPOSE_FILE, DEPLOY, SERVICES
 
 NAMESPACE = "nbship"
+# On an app image with migrations: the Alembic revision its code expects (its migrations' head).
+SCHEMA_LABEL = "io.nbship.schema.head"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Image:
     folder: Path
     # The database and broker carry their Debian package's version, not the app's release.
     package: str | None = None
+    # The compose service of the database this app's Alembic migrations run on.
+    database: str | None = None
 
     @property
     def dockerfile(self) -> Path:
@@ -37,6 +41,11 @@ class Image:
         return lock if lock.exists() else None
 
     @property
+    def migrations(self) -> Path | None:
+        """The app's Alembic migrations folder, when it has a database."""
+        return self.folder / "migrations" if self.database else None
+
+    @property
     def repository(self) -> str:
         return f"{NAMESPACE}/{self.name}"
 
@@ -46,8 +55,8 @@ class Image:
 
 IMAGES: tuple[Image, ...] = (
     Image("api-gateway-app", SERVICES / "api-gateway"),
-    Image("inventory-app", SERVICES / "inventory"),
-    Image("billing-app", SERVICES / "billing"),
+    Image("inventory-app", SERVICES / "inventory", database="inventory-db"),
+    Image("billing-app", SERVICES / "billing", database="billing-db"),
     Image("postgres", DEPLOY / "images" / "postgres", package="postgresql-15"),
     Image("rabbitmq", DEPLOY / "images" / "rabbitmq", package="rabbitmq-server"),
 )

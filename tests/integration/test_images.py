@@ -252,7 +252,7 @@ def test_stack_runs_apps_on_a_read_only_root(stack: Any) -> None:
 def test_same_commit_built_twice_has_the_same_files_and_packages(pipeline: Any) -> None:
     """Hermetic builds: two uncached builds of one service install exactly the same things."""
     gateway = next(image for image in APPS if image.name == "api-gateway-app")
-    # V1's checkout: its build/ holds the wheelhouse the Dockerfile copies (a clean clone's does not)
+    # V1's checkout: its build/ has the wheelhouse the Dockerfile copies (a clean clone has none)
     checkout = pipeline.checkout
     listings = []
     for attempt in ("a", "b"):

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from nbship.catalogue import stack_services
+from nbship.build.schema import expected_head
+from nbship.catalogue import IMAGES, SCHEMA_LABEL, stack_services
 from nbship.paths import ROOT
 from nbship.registry.client import Registry
 from nbship.registry.push import REVISION_LABEL
@@ -177,3 +178,46 @@ def test_status_of_a_stack_never_deployed_says_so(stack: Any) -> None:
     assert result.returncode == 0, result.stderr
     assert "the ledger records no live release" in result.stdout
     assert "no containers of this stack exist" in result.stdout
+
+
+def _set_inventory_revision(stack: Any, revision: str) -> None:
+    sql = f"UPDATE alembic_version SET version_num = '{revision}'"
+    stack.compose(
+        "exec", "-T", "inventory-db", "sh", "-c",
+        f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAq -c "{sql}"',
+    )  # fmt: skip
+
+
+def test_ledger_status_and_releases_know_each_database_schema_revision(stack: Any) -> None:
+    """Each release records, per database, the revision its code expects (a label its build put
+    on the app image) and the one live after it (read from the database itself)."""
+    live = stack.deploy_stack.ledger.current()
+    assert live is not None
+    with_database = [image for image in IMAGES if image.database]
+    heads = {image.database: expected_head(image.migrations) for image in with_database}
+    for image in with_database:
+        shown = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}",
+             live.images[image.name]],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert json.loads(shown.stdout)[SCHEMA_LABEL] == heads[image.database]
+    assert live.schema == {db: {"expects": head, "live": head} for db, head in heads.items()}
+
+    report = json.loads(_status(stack, "--json").stdout)
+    assert report["schema"] == live.schema
+    newest = stack.pipeline.invoke("releases").stdout.strip().splitlines()[-1]
+    assert newest.startswith("*") and f"inventory-db={heads['inventory-db']}" in newest
+
+    # The live revision is the database's own: move it, and status says so at once.
+    _set_inventory_revision(stack, "9999")
+    try:
+        moved = json.loads(_status(stack, "--json").stdout)["schema"]["inventory-db"]
+        table = _status(stack).stdout
+    finally:
+        _set_inventory_revision(stack, heads["inventory-db"])
+    assert moved == {"expects": heads["inventory-db"], "live": "9999"}
+    assert (
+        f"schema of inventory-db: at 9999, the live release's code expects "
+        f"{heads['inventory-db']}" in table
+    )

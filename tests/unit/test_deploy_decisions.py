@@ -50,6 +50,11 @@ class FakeRuntime:
     def logs(self, images: dict[str, str], service: str) -> str:
         return f"{service}: KeyError: 'DATABASE_URL'"
 
+    def schema(self, images: dict[str, str]) -> dict[str, dict[str, str | None]]:
+        """The revision each image's code expects is its digest's last part; the live one too."""
+        revision = images["inventory-app"].rsplit(":", 1)[1]
+        return {"inventory-db": {"expects": revision, "live": revision}}
+
     def stop(self, images: dict[str, str]) -> str:
         self.calls.append("stop")
         self.running = None
@@ -85,6 +90,18 @@ def test_a_healthy_release_is_recorded_live(stack: FakeStack) -> None:
     assert (release.version, release.status, release.images) == ("0.1.0", "succeeded", GOOD)
     assert stack.ledger.current() == release
     assert stack.fake.running == GOOD
+
+
+def test_a_release_records_each_database_schema_as_the_runtime_reads_it(
+    stack: FakeStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    switch(stack, "0.1.0", GOOD)
+    assert stack.ledger.current().schema == {"inventory-db": {"expects": "1", "live": "1"}}
+    assert "nbship: schema: inventory-db at 1 (code expects 1)" in capsys.readouterr().out
+    stack.fake.broken.add(BROKEN["inventory-app"])
+    with pytest.raises(NbshipError):
+        switch(stack, "0.2.0", BROKEN)
+    assert stack.ledger.entries()[-1].schema == {}  # a failed release did not change it
 
 
 def test_an_unhealthy_release_is_replaced_by_the_one_before(

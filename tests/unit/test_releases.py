@@ -85,6 +85,7 @@ def test_a_ledger_written_before_the_fix_replays_to_the_right_target(tmp_path: P
     ledger = Ledger(path)
     assert [entry.id for entry in ledger.live()] == [1, 4]
     assert ledger.rollback_target().version == "0.1.0"
+    assert ledger.live()[0].schema == {}  # written before releases recorded schema revisions
 
 
 def test_rolling_back_twice_goes_two_releases_back(history: History) -> None:

@@ -78,3 +78,21 @@ def test_problems_name_missing_stopped_and_unpinned_services() -> None:
         f"inventory-app runs {other}, not release #3"
     ]
     assert StackStatus("nbship", "compose", None, [], expected).problems == []
+
+
+def test_each_database_schema_is_shown_beside_what_the_live_code_expects() -> None:
+    state = {"Status": "running", "StartedAt": "2026-12-06T09:58:20Z"}
+    each = _service(container(state), "compose", "nbship", {REF}, NOW)
+    schema: dict[str, dict[str, str | None]] = {
+        "inventory-db": {"expects": "0001", "live": "0002"},
+        "billing-db": {"expects": "0001", "live": None},
+    }
+    status = StackStatus("nbship", "compose", LIVE, [each], ("inventory-app",), schema)
+    table = status.as_table().splitlines()
+    assert table[-2:] == [
+        "schema of inventory-db: at 0002, the live release's code expects 0001",
+        "schema of billing-db: at unknown, the live release's code expects 0001",
+    ]
+    assert json.loads(status.as_json())["schema"] == schema
+    # A schema ahead of the code is what an expand-only rollback leaves: not a problem.
+    assert status.problems == []

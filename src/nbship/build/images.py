@@ -22,7 +22,8 @@ import semver
 
 from nbship import docker
 from nbship.build import base, sbom, wheelhouse
-from nbship.catalogue import NAMESPACE, Image, by_name
+from nbship.build.schema import expected_head
+from nbship.catalogue import NAMESPACE, SCHEMA_LABEL, Image, by_name
 from nbship.errors import NbshipError
 from nbship.files import atomic_write
 from nbship.notebooks.extract import extract, generated_header
@@ -233,6 +234,8 @@ def build(
     dirty = source_state(allow_dirty)
     if any(image.lock for image in images):
         require_fresh_exports()
+    # Read before anything is built: a broken migration folder stops the build at once.
+    heads = {image.name: expected_head(image.migrations) for image in images if image.migrations}
     docker.ensure_daemon()
     sha = git_sha() + dirty
     tags = tags_for(version, sha)
@@ -266,7 +269,9 @@ def build(
             _reuse(image, stamped, refs, version)
             reused.append(image.name)
         else:
-            _stamp_new(image, content_id, key, [*refs, stamped], version, made)
+            _stamp_new(
+                image, content_id, key, [*refs, stamped], version, made, heads.get(image.name)
+            )
         built[image.name] = refs
     print(f"nbship: tagged {', '.join(tags)}")
     if reused:
@@ -281,8 +286,10 @@ def _stamp_new(
     refs: list[str],
     version: semver.Version,
     made: dict[str, str],
+    schema_head: str | None = None,
 ) -> None:
-    """Stamp new content: the database and broker with their package's version, apps with VERSION.
+    """Stamp new content: the database and broker with their package's version, apps with VERSION,
+    and an app with migrations with the schema revision its code expects (SCHEMA_HEAD).
 
     An app's /version answers from the environment the stamp sets: the release that first
     built this content, and its commit.
@@ -299,6 +306,8 @@ def _stamp_new(
         "org.opencontainers.image.created": made["created"],
         CONTENT_LABEL: key,
     }
+    if schema_head is not None:
+        labels[SCHEMA_LABEL] = schema_head
     env = {"NBSHIP_VERSION": own, "NBSHIP_GIT_SHA": made["sha"]} if image.lock else {}
     document = sbom.write(image, content_id, version, made["created"], component_version=own)
     stamp(image, content_id, refs, document, labels, env)

@@ -45,6 +45,9 @@ class Release:
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
     note: str = ""
+    # Per database: the Alembic revision the release's code expects and the one live after it
+    # ({"inventory-db": {"expects": "0001", "live": "0001"}}); empty in ledgers from before.
+    schema: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 class Ledger:
@@ -117,7 +120,7 @@ class Ledger:
             f"version {version} was never deployed to this stack; deployed: {', '.join(known)}"
         )
 
-    def record(self, version: str, images: dict[str, str], **fields: str) -> Release:
+    def record(self, version: str, images: dict[str, str], **fields: Any) -> Release:
         entries = self.entries()
         release = Release(id=len(entries) + 1, version=version, images=images, **fields)
         payload = {"format": FORMAT, "releases": [asdict(e) for e in [*entries, release]]}

@@ -40,6 +40,10 @@ class Runtime(Protocol):
     def logs(self, images: dict[str, str], service: str) -> str:
         """The last lines SERVICE logged."""
 
+    def schema(self, images: dict[str, str]) -> dict[str, dict[str, str | None]]:
+        """Per database: the Alembic revision it is at now ("live") and the one the code of
+        IMAGES expects ("expects"); see deploy/schema.py."""
+
     def stop(self, images: dict[str, str]) -> str:
         """Stop the stack's services, keeping its data; says what was done."""
 

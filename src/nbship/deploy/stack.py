@@ -23,6 +23,7 @@ import semver
 from nbship import docker, envfile
 from nbship.catalogue import IMAGES, image_variable, stack_services
 from nbship.deploy import naming, swarm
+from nbship.deploy import schema as schemas
 from nbship.deploy.ledger import Ledger, Release
 from nbship.deploy.runtime import FAILED, Runtime
 from nbship.errors import NbshipError
@@ -279,6 +280,9 @@ class ComposeRuntime:
                 states[container.service] = state
         return states
 
+    def schema(self, images: dict[str, str]) -> schemas.Schema:
+        return schemas.read(self.stack.project, "compose", images)
+
     def logs(self, images: dict[str, str], service: str) -> str:
         tail = ["logs", "--no-color", "--tail", "15", service]
         return self.stack.compose(images, *tail, check=False).stdout.rstrip()
@@ -389,8 +393,12 @@ def _switch(
         said = result.stderr.strip().splitlines() or ["no reason given"]
         problems = [f"{stack.orchestrator} could not start it: {said[-1]}"]
     if not problems:
-        release = stack.ledger.record(version, images, action=action, note=note)
-        print(f"nbship: {version} is live and healthy ({time.monotonic() - started:.0f}s)")
+        took = time.monotonic() - started
+        schema = runtime.schema(images)
+        release = stack.ledger.record(version, images, action=action, note=note, schema=schema)
+        print(f"nbship: {version} is live and healthy ({took:.0f}s)")
+        if schema:
+            print(f"nbship: schema: {schemas.describe(schema)}")
         return release
     stack.ledger.record(version, images, action=action, status="failed", note="; ".join(problems))
     for problem in problems[:3]:

@@ -8,7 +8,7 @@ gateway is down still answers. On Swarm only the running containers on this node
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,8 @@ class StackStatus:
     live: Release | None
     services: list[ServiceStatus]
     expected: tuple[str, ...] = ()
+    # Per database: the Alembic revision live now and the one the live release's code expects.
+    schema: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -73,6 +75,7 @@ class StackStatus:
             "orchestrator": self.orchestrator,
             "live": live,
             "services": services,
+            "schema": self.schema,
             "problems": self.problems,
         }
         return json.dumps(payload, indent=2)
@@ -105,15 +108,25 @@ class StackStatus:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        for database, revisions in self.schema.items():
+            lines.append(
+                f"schema of {database}: at {revisions.get('live') or 'unknown'}, "
+                f"the live release's code expects {revisions.get('expects') or 'unknown'}"
+            )
         return "\n".join(line.rstrip() for line in lines)
 
 
 def read(
-    project: str, orchestrator: str, live: Release | None, expected: tuple[str, ...] = ()
+    project: str,
+    orchestrator: str,
+    live: Release | None,
+    expected: tuple[str, ...] = (),
+    schema: dict[str, dict[str, str | None]] | None = None,
 ) -> StackStatus:
     """The status of PROJECT's containers on this engine, compared with the LIVE release.
 
     EXPECTED names the services a complete stack has: one without a container is a problem.
+    SCHEMA is what the runtime read of its databases (Runtime.schema), shown as it is.
     """
     docker.ensure_daemon()
     project_label, _ = STACK_LABELS[orchestrator]
@@ -129,7 +142,7 @@ def read(
     now = datetime.now(UTC)
     services = [_service(container, orchestrator, project, pinned, now) for container in details]
     services.sort(key=lambda each: (each.service, each.container))
-    return StackStatus(project, orchestrator, live, services, expected)
+    return StackStatus(project, orchestrator, live, services, expected, schema or {})
 
 
 def _service(

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nbship import docker
+from nbship.deploy import schema as schemas
 from nbship.deploy.runtime import FAILED, ComposeProject
 from nbship.errors import NbshipError
 
@@ -208,6 +209,10 @@ class SwarmRuntime:
                 service = name.removeprefix(f"{self.name}_")
                 paused[service] = f"{FAILED} update paused ({update.get('Message', '')[:120]})"
         return paused
+
+    def schema(self, images: dict[str, str]) -> schemas.Schema:
+        # Only a database container on this node is read; on another one its revision is None.
+        return schemas.read(self.name, "swarm", images)
 
     def logs(self, images: dict[str, str], service: str) -> str:
         tail = ["docker", "service", "logs", "--no-task-ids", "--tail", "15"]

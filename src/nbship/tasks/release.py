@@ -190,7 +190,11 @@ def down(c: Context, remove_data: bool = False, swarm: bool = False) -> None:
 
 @task(help={"swarm": SWARM_HELP})
 def releases(c: Context, swarm: bool = False) -> None:
-    """List this stack's deployments from the release ledger, newest last."""
+    """List this stack's deployments from the release ledger, newest last.
+
+    Each line ends with every database's schema revision after that release (inventory-db=0002),
+    and the one its code expected where that differs (inventory-db=0002/code:0001).
+    """
     target = common.stack(c, swarm)
     entries = target.ledger.entries()
     if not entries:
@@ -199,10 +203,18 @@ def releases(c: Context, swarm: bool = False) -> None:
     current = target.ledger.current()
     for entry in entries:
         mark = "*" if current and entry.id == current.id else " "
+        schema = " ".join(
+            _schema_cell(database, revisions) for database, revisions in entry.schema.items()
+        )
         print(
             f"{mark} #{entry.id:<3} {entry.version:<16} {entry.action:<8} {entry.status:<9} "
-            f"{entry.deployed_at} {entry.note}"
+            f"{entry.deployed_at} {schema} {entry.note}".rstrip()
         )
+
+
+def _schema_cell(database: str, revisions: dict[str, str | None]) -> str:
+    live, expects = revisions.get("live") or "?", revisions.get("expects") or "?"
+    return f"{database}={live}" + ("" if live == expects else f"/code:{expects}")
 
 
 @task(
@@ -221,7 +233,8 @@ def status(c: Context, json: bool = False, swarm: bool = False) -> None:
 
     target = common.stack(c, swarm)
     live = target.ledger.current()
-    found = statuses.read(target.project, target.orchestrator, live, stack_services())
+    schema = target.runtime.schema(live.images) if live else {}
+    found = statuses.read(target.project, target.orchestrator, live, stack_services(), schema)
     print(found.as_json() if json else found.as_table())
     if found.problems:
         raise Exit(f"nbship: {'; '.join(found.problems)}", code=1)
