@@ -13,7 +13,7 @@ import importlib.util
 from invoke.collection import Collection
 from invoke.program import Program
 
-from nbship.tasks import _common, image, nb, project, registry, release, version
+from nbship.tasks import _common, data, image, nb, project, registry, release, version
 
 
 def namespace() -> Collection:
@@ -31,6 +31,9 @@ def namespace() -> Collection:
         release.down,
         release.releases,
         release.status,
+        data.snapshot,
+        data.snapshots,
+        data.restore,
     )
     if importlib.util.find_spec("nbship_bench") is not None:
         from nbship.tasks import bench

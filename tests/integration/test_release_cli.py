@@ -180,14 +180,6 @@ def test_status_of_a_stack_never_deployed_says_so(stack: Any) -> None:
     assert "no containers of this stack exist" in result.stdout
 
 
-def _set_inventory_revision(stack: Any, revision: str) -> None:
-    sql = f"UPDATE alembic_version SET version_num = '{revision}'"
-    stack.compose(
-        "exec", "-T", "inventory-db", "sh", "-c",
-        f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAq -c "{sql}"',
-    )  # fmt: skip
-
-
 def test_ledger_status_and_releases_know_each_database_schema_revision(stack: Any) -> None:
     """Each release records, per database, the revision its code expects (a label its build put
     on the app image) and the one live after it (read from the database itself)."""
@@ -210,12 +202,13 @@ def test_ledger_status_and_releases_know_each_database_schema_revision(stack: An
     assert newest.startswith("*") and f"inventory-db={heads['inventory-db']}" in newest
 
     # The live revision is the database's own: move it, and status says so at once.
-    _set_inventory_revision(stack, "9999")
+    stack.sql("inventory-db", "UPDATE alembic_version SET version_num = '9999'")
     try:
         moved = json.loads(_status(stack, "--json").stdout)["schema"]["inventory-db"]
         table = _status(stack).stdout
     finally:
-        _set_inventory_revision(stack, heads["inventory-db"])
+        head = heads["inventory-db"]
+        stack.sql("inventory-db", f"UPDATE alembic_version SET version_num = '{head}'")
     assert moved == {"expects": heads["inventory-db"], "live": "9999"}
     assert (
         f"schema of inventory-db: at 9999, the live release's code expects "

@@ -48,6 +48,8 @@ class Release:
     # Per database: the Alembic revision the release's code expects and the one live after it
     # ({"inventory-db": {"expects": "0001", "live": "0001"}}); empty in ledgers from before.
     schema: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # The database snapshots taken before this release changed a schema (their file names).
+    snapshots: list[str] = field(default_factory=list)
 
 
 class Ledger:

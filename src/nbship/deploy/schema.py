@@ -15,7 +15,7 @@ import subprocess
 
 from nbship import docker
 from nbship.catalogue import IMAGES, SCHEMA_LABEL
-from nbship.deploy.status import STACK_LABELS
+from nbship.deploy.status import running_container
 
 # Alembic keeps one row per head; several rows are a branched history.
 QUERY = "SELECT version_num FROM alembic_version ORDER BY version_num"
@@ -53,18 +53,12 @@ def expected(ref: str) -> str | None:
 
 def live(project: str, orchestrator: str, database: str) -> str | None:
     """The revision DATABASE of PROJECT is at now, read in its running container."""
-    project_label, service_label = STACK_LABELS[orchestrator]
-    service = f"{project}_{database}" if orchestrator == "swarm" else database
-    ids = docker.docker(
-        "ps", "--quiet", "--filter", "status=running",
-        "--filter", f"label={project_label}={project}",
-        "--filter", f"label={service_label}={service}",
-    ).stdout.split()  # fmt: skip
-    if not ids:
+    container = running_container(project, orchestrator, database)
+    if container is None:
         return None
     try:
         result = subprocess.run(
-            ["docker", "exec", ids[0], "sh", "-c", PSQL],
+            ["docker", "exec", container, "sh", "-c", PSQL],
             capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
         )  # fmt: skip
     except subprocess.TimeoutExpired:

@@ -26,6 +26,7 @@ from nbship.deploy import naming, swarm
 from nbship.deploy import schema as schemas
 from nbship.deploy.ledger import Ledger, Release
 from nbship.deploy.runtime import FAILED, Runtime
+from nbship.deploy.snapshots import DEFAULT_KEEP, Snapshots, human_size
 from nbship.errors import NbshipError
 from nbship.paths import COMPOSE_FILE, ENV_EXAMPLE, ROOT
 from nbship.registry import promote as promotion
@@ -46,6 +47,7 @@ class Stack:
     env_file: Path = ROOT / ".env"
     wait_timeout: int = 240
     orchestrator: str = "compose"
+    snapshots_keep: int = DEFAULT_KEEP
 
     def __post_init__(self) -> None:
         if self.orchestrator not in ORCHESTRATORS:
@@ -58,6 +60,11 @@ class Stack:
         # A Swarm stack and a compose project of one name are two deployments, two histories.
         name = "releases.json" if self.orchestrator == "compose" else "releases-swarm.json"
         return Ledger(self.state_dir / self.project / name)
+
+    @property
+    def snapshots(self) -> Snapshots:
+        name = "snapshots" if self.orchestrator == "compose" else "snapshots-swarm"
+        return Snapshots(self.state_dir / self.project / name, self.snapshots_keep)
 
     @property
     def runtime(self) -> Runtime:
@@ -386,6 +393,7 @@ def _switch(
 ) -> Release:
     started = time.monotonic()
     runtime = stack.runtime
+    taken = snapshot_before(stack, runtime, version, images)
     result = runtime.up(images)
     if result.returncode == 0:
         problems = wait_healthy(stack, images, runtime)
@@ -395,12 +403,16 @@ def _switch(
     if not problems:
         took = time.monotonic() - started
         schema = runtime.schema(images)
-        release = stack.ledger.record(version, images, action=action, note=note, schema=schema)
+        release = stack.ledger.record(
+            version, images, action=action, note=note, schema=schema, snapshots=taken
+        )
         print(f"nbship: {version} is live and healthy ({took:.0f}s)")
         if schema:
             print(f"nbship: schema: {schemas.describe(schema)}")
         return release
-    stack.ledger.record(version, images, action=action, status="failed", note="; ".join(problems))
+    stack.ledger.record(
+        version, images, action=action, status="failed", note="; ".join(problems), snapshots=taken
+    )
     for problem in problems[:3]:
         name = problem.split(" ", 1)[0]
         if name in stack_services():
@@ -416,6 +428,26 @@ def _switch(
     else:
         what = f"{runtime.stop(images)} (no earlier release to restore)"
     raise NbshipError(f"{action} of {version} failed ({'; '.join(problems)}); {what}")
+
+
+def snapshot_before(
+    stack: Stack, runtime: Runtime, version: str, images: dict[str, str]
+) -> list[str]:
+    """Snapshot every database whose schema IMAGES' code expects at another revision than the
+    one it is at: the migration that will run as the apps start is about to change it. Returns
+    the snapshots' file names (for the ledger). A first deploy has no database yet: nothing to
+    keep. A snapshot that fails stops the release before anything changes."""
+    taken = []
+    for database, revisions in runtime.schema(images).items():
+        live, expects = revisions.get("live"), revisions.get("expects")
+        if live is None or expects is None or live == expects:
+            continue
+        reason = f"before {version} ({database} {live} -> {expects})"
+        print(f"nbship: snapshot of {database} {reason}", flush=True)
+        snapshot = stack.snapshots.take(stack.project, stack.orchestrator, database, live, reason)
+        print(f"  {snapshot.file}: {human_size(snapshot.size)}", flush=True)
+        taken.append(snapshot.file)
+    return taken
 
 
 def wait_healthy(stack: Stack, images: dict[str, str], runtime: Runtime | None = None) -> list[str]:

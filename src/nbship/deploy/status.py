@@ -25,6 +25,18 @@ STACK_LABELS = {
 }
 
 
+def running_container(project: str, orchestrator: str, service: str) -> str | None:
+    """The id of a running container of SERVICE in PROJECT on this engine, found by its labels."""
+    project_label, service_label = STACK_LABELS[orchestrator]
+    named = f"{project}_{service}" if orchestrator == "swarm" else service
+    ids = docker.docker(
+        "ps", "--quiet", "--filter", "status=running",
+        "--filter", f"label={project_label}={project}",
+        "--filter", f"label={service_label}={named}",
+    ).stdout.split()  # fmt: skip
+    return ids[0] if ids else None
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     """One container of the stack: what it runs, how it is, and whether the ledger agrees."""

@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     # Build from uncommitted changes (labelled <sha>-dirty, no sha- tag pushed); --allow-dirty
     "allow_dirty": False,
     "wait_timeout": 240,
+    # Database snapshots kept per database (the newest); older ones are deleted
+    "snapshots_keep": 10,
     # "compose" (this host) or "swarm" (docker stack deploy from this manager); --swarm sets it
     "orchestrator": "compose",
 }
@@ -180,6 +182,7 @@ def stack(c: Context, swarm: bool = False) -> Stack:
         env_file=_path(cfg.env_file),
         wait_timeout=int(cfg.wait_timeout),
         orchestrator="swarm" if swarm else str(cfg.orchestrator),
+        snapshots_keep=int(cfg.snapshots_keep),
     )
 
 
