@@ -18,6 +18,8 @@ from nbship.paths import COMPOSE_FILE, DEPLOY, SERVICES
 NAMESPACE = "nbship"
 # On an app image with migrations: the Alembic revision its code expects (its migrations' head).
 SCHEMA_LABEL = "io.nbship.schema.head"
+# ... and its migrations: {revision: [[down revisions], "expand" or "contract"]}, as JSON.
+MIGRATIONS_LABEL = "io.nbship.schema.migrations"
 
 
 @dataclass(frozen=True)

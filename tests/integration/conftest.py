@@ -187,11 +187,17 @@ def _git(folder: Path, *args: str) -> str:
     ).stdout  # fmt: skip
 
 
-def next_commit(source: Path, folder: Path, services: tuple[str, ...], note: str) -> Path:
+def next_commit(
+    source: Path,
+    folder: Path,
+    services: tuple[str, ...],
+    note: str,
+    files: dict[str, str] | None = None,
+) -> Path:
     """A copy of checkout SOURCE as it is (untracked files too, ignored ones not) in FOLDER, made
     a git repository, plus one commit appending a comment line (NOTE) to each of SERVICES'
-    package __init__.py: a release in which only those services changed. Build it with
-    `Pipeline.invoke(..., root=FOLDER)`."""
+    package __init__.py, and writing FILES (path: text): a release in which only those services
+    changed. Build it with `Pipeline.invoke(..., root=FOLDER)`."""
     listed = _git(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for name in filter(None, listed.split("\0")):
         if (source / name).is_file():  # a deleted but still tracked file is skipped
@@ -204,6 +210,9 @@ def next_commit(source: Path, folder: Path, services: tuple[str, ...], note: str
         init = sorted((folder / "services" / service).glob("*/__init__.py"))[0]
         with init.open("a", encoding="utf-8") as handle:
             handle.write(f"# {note}\n")
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+        _git(folder, "add", name)
     _git(folder, "commit", "--quiet", "--all", "--message", f"tests: change {', '.join(services)}")
     # The wheels are keyed by the lock files, which did not change: hard links, not a download.
     wheels = source / "build" / "wheelhouse"
@@ -237,12 +246,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         remove_compose_project(f"{line.project}-registry")
 
 
-def forget_app_content(line: Pipeline) -> None:
+def forget_app_content(line: Pipeline, versions: tuple[str, ...] = (V1, V2)) -> None:
     """Drop the content tags of the app images this session stamped: their content is its own
     (the line it added), so no later build will reuse them, and the tag would keep them forever."""
     registry = Registry(line.registry)
     for image in IMAGES:
-        for version in (V1, V2) if image.lock else ():
+        for version in versions if image.lock else ():
             try:
                 pushed = registry.config_digest(image.repository, version)
             except NbshipError:  # the registry is gone: nothing to read the images from

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,11 @@ class FakeRuntime:
     refuses: set[str] = field(default_factory=set)
     running: dict[str, str] | None = None
     calls: list[str] = field(default_factory=list)
+    # Set to decide the schema: what each database is at and expects, the migrations shipped,
+    # and the databases whose migration fails.
+    schema_now: dict[str, dict[str, str | None]] | None = None
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
 
     def pull(self, images: dict[str, str]) -> None:
         self.calls.append("pull")
@@ -52,8 +58,22 @@ class FakeRuntime:
 
     def schema(self, images: dict[str, str]) -> dict[str, dict[str, str | None]]:
         """The revision each image's code expects is its digest's last part; the live one too."""
+        if self.schema_now is not None:
+            return self.schema_now
         revision = images["inventory-app"].rsplit(":", 1)[1]
         return {"inventory-db": {"expects": revision, "live": revision}}
+
+    def migrations(self, images: dict[str, str]) -> dict[str, dict[str, Any]]:
+        return dict(self.steps)
+
+    def migrate(
+        self, images: dict[str, str], database: str, *command: str
+    ) -> subprocess.CompletedProcess[str]:
+        self.calls.append(f"migrate {database} {' '.join(command)}")
+        if database in self.failing:
+            said = 'psycopg.errors.DuplicateColumn: column "rating" already exists'
+            return subprocess.CompletedProcess(["alembic"], 1, "", f"INFO running\n{said}\n")
+        return subprocess.CompletedProcess(["alembic"], 0, "", "")
 
     def stop(self, images: dict[str, str]) -> str:
         self.calls.append("stop")
@@ -155,3 +175,71 @@ def test_rollback_with_nothing_earlier_changes_nothing(stack: FakeStack) -> None
     with pytest.raises(NbshipError, match="no earlier release"):
         deploying.rollback(stack)
     assert stack.fake.calls == calls
+
+
+CHAIN = {"0001": ((), "expand"), "0002": (("0001",), "expand"), "0003": (("0002",), "contract")}
+
+
+def test_a_rollback_behind_a_contract_migration_is_refused_before_anything_changes(
+    stack: FakeStack,
+) -> None:
+    switch(stack, "0.1.0", GOOD)
+    stack.fake.calls.clear()
+    stack.fake.schema_now = {"inventory-db": {"live": "0003", "expects": "0002"}}
+    stack.fake.steps = {"inventory-db": CHAIN}
+    entries = stack.ledger.entries()
+    with pytest.raises(NbshipError) as refused:
+        switch(stack, "0.2.0", NEXT)
+    said = str(refused.value)
+    assert said.startswith("refusing to run 0.2.0 on a schema it does not know: inventory-db is")
+    assert "migration 0003 between them is not backward-compatible" in said
+    assert "--restore-data --yes" in said and "--downgrade" in said
+    assert stack.fake.calls == [] and stack.fake.running == GOOD
+    assert stack.ledger.entries() == entries  # nothing was attempted
+
+
+def test_back_over_expand_migrations_the_code_changes_and_the_schema_stays(
+    stack: FakeStack,
+) -> None:
+    switch(stack, "0.1.0", GOOD)
+    stack.fake.calls.clear()
+    stack.fake.schema_now = {"inventory-db": {"live": "0002", "expects": "0001"}}
+    stack.fake.steps = {"inventory-db": CHAIN}
+    switch(stack, "0.2.0", NEXT)
+    assert stack.fake.calls == ["up 2"]  # no migration, no snapshot
+    assert stack.fake.running == NEXT
+
+
+def test_a_failed_migration_stops_the_release_before_any_app_changes(stack: FakeStack) -> None:
+    switch(stack, "0.1.0", GOOD)
+    stack.fake.calls.clear()
+    stack.fake.schema_now = {"inventory-db": {"live": None, "expects": "0002"}}  # nothing to keep
+    stack.fake.steps = {"inventory-db": CHAIN}
+    stack.fake.failing = {"inventory-db"}
+    with pytest.raises(NbshipError) as failed:
+        switch(stack, "0.2.0", NEXT)
+    assert str(failed.value) == (
+        "deploy of 0.2.0 stopped before any app changed: migrating inventory-db to 0002 failed: "
+        'psycopg.errors.DuplicateColumn: column "rating" already exists'
+    )
+    assert stack.fake.calls == ["migrate inventory-db upgrade head"]
+    assert stack.fake.running == GOOD
+    assert stack.ledger.entries()[-1].status == "failed"
+
+
+def test_a_downgrade_runs_with_the_code_of_the_release_that_has_the_migration(
+    stack: FakeStack,
+) -> None:
+    switch(stack, "0.1.0", GOOD)
+    stack.fake.calls.clear()
+    stack.fake.schema_now = {"inventory-db": {"live": "0003", "expects": "0002"}}
+    stack.fake.steps = {"inventory-db": CHAIN}
+    release = deploying._switch(
+        stack, "0.2.0", NEXT, stack.ledger.current(), "rollback", data="downgrade"
+    )
+    assert stack.fake.calls == ["migrate inventory-db downgrade 0002", "up 2"]
+    assert release.note == "downgraded inventory-db 0003 -> 0002"
+    stack.fake.failing = {"inventory-db"}
+    with pytest.raises(NbshipError, match=r"downgrading inventory-db to 0002 failed, it is still"):
+        deploying._switch(stack, "0.1.0", GOOD, release, "rollback", data="downgrade")
+    assert stack.fake.running == NEXT

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from nbship.build.schema import expected_head
+from nbship.build.schema import read as read_migrations
 from nbship.catalogue import IMAGES, stack_services
 from nbship.deploy.schema import describe
+from nbship.deploy.schema import plan as schema_plan
 from nbship.errors import NbshipError
 
 REVISION = '''"""{message}"""
@@ -83,3 +86,53 @@ def test_a_revision_that_cannot_be_read_is_said_unknown() -> None:
     assert describe({"inventory-db": {"expects": "0002", "live": None}}) == (
         "inventory-db at unknown (code expects 0002)"
     )
+
+
+# 0001 creates the tables, 0002 adds a nullable column (expand), 0003 drops one (contract).
+CHAIN = {
+    "0001": ((), "expand"),
+    "0002": (("0001",), "expand"),
+    "0003": (("0002",), "contract"),
+}
+
+
+@pytest.mark.parametrize(
+    ("live", "expects", "action", "between", "blocking"),
+    [
+        ("0002", "0002", "none", (), ()),
+        ("0001", "0003", "upgrade", (), ()),  # a deploy of newer code migrates
+        (None, "0001", "upgrade", (), ()),  # a new database
+        ("0002", "0001", "keep", ("0002",), ()),  # back over an expand: the schema stays
+        ("0003", "0002", "refuse", ("0003",), ("0003",)),
+        ("0003", "0001", "refuse", ("0003", "0002"), ("0003",)),
+        ("0001", None, "unknown", (), ()),  # an image from before the label
+        ("ffff", "0002", "unknown", (), ()),  # a revision no release here knows
+    ],
+)
+def test_what_a_release_does_to_a_schema(
+    live: str | None, expects: str | None, action: str, between: tuple[str, ...],
+    blocking: tuple[str, ...],
+) -> None:  # fmt: skip
+    plan = schema_plan("inventory-db", live, expects, CHAIN)
+    assert (plan.action, plan.between, plan.blocking) == (action, between, blocking)
+
+
+def test_the_migrations_and_what_each_allows_are_read_from_the_files(tmp_path: Path) -> None:
+    folder = migrations(tmp_path, ("a1", None), ("b2", "a1"))
+    text = (folder / "versions" / "a1_step.py").read_text()
+    (folder / "versions" / "a1_step.py").write_text(text + 'nbship_change = "expand"\n')
+    read = read_migrations(folder)
+    assert read.steps == {"a1": ((), "expand"), "b2": (("a1",), "contract")}  # unsaid: contract
+    assert json.loads(read.label()) == {"a1": [[], "expand"], "b2": [["a1"], "contract"]}
+    (folder / "versions" / "b2_step.py").write_text(
+        REVISION.format(message="b2", revision="b2", down=repr("a1")) + 'nbship_change = "maybe"\n'
+    )
+    with pytest.raises(NbshipError, match=r"b2_step.py: nbship_change is 'maybe'"):
+        read_migrations(folder)
+
+
+def test_the_project_migrations_all_say_what_a_rollback_may_do() -> None:
+    for image in IMAGES:
+        if image.migrations is not None:
+            for path in sorted((image.migrations / "versions").glob("*.py")):
+                assert "nbship_change: str = " in path.read_text(encoding="utf-8"), path

@@ -86,12 +86,18 @@ def test_sizes_read_as_people_write_them() -> None:
 
 @dataclass
 class SchemaRuntime:
-    """A runtime whose databases are at LIVE while the images expect EXPECTS."""
+    """A runtime whose databases are at the given revisions while the images expect others."""
 
     schema_now: dict[str, dict[str, str | None]]
+    steps: dict[str, dict[str, tuple[tuple[str, ...], str]]] = field(default_factory=dict)
 
     def schema(self, images: dict[str, str]) -> dict[str, dict[str, str | None]]:
         return self.schema_now
+
+    def migrations(
+        self, images: dict[str, str]
+    ) -> dict[str, dict[str, tuple[tuple[str, ...], str]]]:
+        return dict(self.steps)
 
 
 @dataclass
@@ -114,17 +120,21 @@ class NotingStack(deploying.Stack):
         return self.noted  # type: ignore[return-value]
 
 
-def test_a_release_snapshots_exactly_the_databases_whose_schema_it_changes(tmp_path: Path) -> None:
+def test_a_release_snapshots_exactly_the_databases_a_migration_changes(tmp_path: Path) -> None:
     stack = NotingStack(project="fake", state_dir=tmp_path)
+    chain = {"0001": ((), "expand"), "0002": (("0001",), "contract")}
     runtime = SchemaRuntime(
         {
             "inventory-db": {"live": "0001", "expects": "0002"},  # will migrate
             "billing-db": {"live": "0001", "expects": "0001"},  # unchanged
-            "other-db": {"live": None, "expects": "0001"},  # first deploy: nothing to keep
-            "old-db": {"live": "0001", "expects": None},  # image without the label
-        }
+            "other-db": {"live": None, "expects": "0001"},  # a new database: nothing to keep
+            "old-db": {"live": "0002", "expects": "0001"},  # behind: refused, not migrated
+        },
+        {"inventory-db": chain, "billing-db": chain, "other-db": chain, "old-db": chain},
     )
-    taken = deploying.snapshot_before(stack, runtime, "0.3.0", {})  # type: ignore[arg-type]
+    plans = deploying.schema_plans(runtime, {}, None)  # type: ignore[arg-type]
+    assert [plan.action for plan in plans] == ["upgrade", "none", "upgrade", "refuse"]
+    taken = deploying.snapshot_before(stack, "0.3.0", plans)
     assert taken == ["inventory-db.dump"]
     assert stack.noted.taken == [
         ("inventory-db", "0001", "before 0.3.0 (inventory-db 0001 -> 0002)")

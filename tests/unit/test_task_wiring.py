@@ -74,5 +74,15 @@ def test_bad_deploy_flags_stop_in_one_line_before_anything_runs(
 
 def test_rollback_to_and_swarm_reach_the_rollback(c: MockContext, calls: list[Any]) -> None:
     release.rollback(c, to="0.1.0", swarm=True)
-    (name, (stack, version), _) = calls[0]
-    assert (name, stack.orchestrator, version) == ("rollback", "swarm", "0.1.0")
+    (name, (stack, version, data), kwargs) = calls[0]
+    assert (name, stack.orchestrator, version, data) == ("rollback", "swarm", "0.1.0", "refuse")
+    assert kwargs == {"confirmed": False}
+
+
+def test_restore_data_and_yes_reach_the_rollback(c: MockContext, calls: list[Any]) -> None:
+    release.rollback(c, restore_data=True, yes=True)
+    (_, (_, version, data), kwargs) = calls[0]
+    assert (version, data, kwargs) == (None, "restore", {"confirmed": True})
+    release.rollback(c, downgrade=True)
+    rollbacks = [args for name, args, _ in calls if name == "rollback"]
+    assert rollbacks[1][2] == "downgrade"

@@ -77,7 +77,7 @@ BAD_ARGUMENTS: dict[str, list[tuple[str, ...]]] = {
     "push": [("--version", "banana")],
     "promote": [("banana", "--to", "prod"), ("--to", "prod")],
     "deploy": [("--version", "1.2")],
-    "rollback": [("--to", "banana")],
+    "rollback": [("--to", "banana"), ("--restore-data", "--downgrade")],
     "down": [("--remove-data", "yes")],
     "releases": [("--bogus",)],
     "status": [("--json", "table")],

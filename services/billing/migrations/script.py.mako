@@ -14,6 +14,10 @@ revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# What a rollback may do over this migration (docs/deploy.md): "expand" when the code of the
+# release before runs unchanged on the schema it leaves (added nullable columns, new tables, new
+# indexes), "contract" otherwise (drops, renames, new constraints). Unsure: "contract".
+nbship_change: str = "contract"
 
 
 def upgrade() -> None:

@@ -22,8 +22,9 @@ import semver
 
 from nbship import docker
 from nbship.build import base, sbom, wheelhouse
-from nbship.build.schema import expected_head
-from nbship.catalogue import NAMESPACE, SCHEMA_LABEL, Image, by_name
+from nbship.build.schema import Migrations
+from nbship.build.schema import read as read_migrations
+from nbship.catalogue import MIGRATIONS_LABEL, NAMESPACE, SCHEMA_LABEL, Image, by_name
 from nbship.errors import NbshipError
 from nbship.files import atomic_write
 from nbship.notebooks.extract import extract, generated_header
@@ -235,7 +236,9 @@ def build(
     if any(image.lock for image in images):
         require_fresh_exports()
     # Read before anything is built: a broken migration folder stops the build at once.
-    heads = {image.name: expected_head(image.migrations) for image in images if image.migrations}
+    schemas = {
+        image.name: read_migrations(image.migrations) for image in images if image.migrations
+    }
     docker.ensure_daemon()
     sha = git_sha() + dirty
     tags = tags_for(version, sha)
@@ -270,7 +273,7 @@ def build(
             reused.append(image.name)
         else:
             _stamp_new(
-                image, content_id, key, [*refs, stamped], version, made, heads.get(image.name)
+                image, content_id, key, [*refs, stamped], version, made, schemas.get(image.name)
             )
         built[image.name] = refs
     print(f"nbship: tagged {', '.join(tags)}")
@@ -286,10 +289,10 @@ def _stamp_new(
     refs: list[str],
     version: semver.Version,
     made: dict[str, str],
-    schema_head: str | None = None,
+    migrations: Migrations | None = None,
 ) -> None:
     """Stamp new content: the database and broker with their package's version, apps with VERSION,
-    and an app with migrations with the schema revision its code expects (SCHEMA_HEAD).
+    and an app with MIGRATIONS with the schema revision its code expects and those migrations.
 
     An app's /version answers from the environment the stamp sets: the release that first
     built this content, and its commit.
@@ -306,8 +309,9 @@ def _stamp_new(
         "org.opencontainers.image.created": made["created"],
         CONTENT_LABEL: key,
     }
-    if schema_head is not None:
-        labels[SCHEMA_LABEL] = schema_head
+    if migrations is not None:
+        labels[SCHEMA_LABEL] = migrations.head
+        labels[MIGRATIONS_LABEL] = migrations.label()
     env = {"NBSHIP_VERSION": own, "NBSHIP_GIT_SHA": made["sha"]} if image.lock else {}
     document = sbom.write(image, content_id, version, made["created"], component_version=own)
     stamp(image, content_id, refs, document, labels, env)

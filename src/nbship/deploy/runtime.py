@@ -44,6 +44,17 @@ class Runtime(Protocol):
         """Per database: the Alembic revision it is at now ("live") and the one the code of
         IMAGES expects ("expects"); see deploy/schema.py."""
 
+    def migrations(
+        self, images: dict[str, str]
+    ) -> dict[str, dict[str, tuple[tuple[str, ...], str]]]:
+        """Per database: the migrations IMAGES' code ships (deploy/schema.py's Steps)."""
+
+    def migrate(
+        self, images: dict[str, str], database: str, *command: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `alembic COMMAND` (upgrade head, downgrade REV) for DATABASE with the code of
+        IMAGES, once, before the apps are started on them."""
+
     def stop(self, images: dict[str, str]) -> str:
         """Stop the stack's services, keeping its data; says what was done."""
 

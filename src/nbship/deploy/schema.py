@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 
 from nbship import docker
-from nbship.catalogue import IMAGES, SCHEMA_LABEL
+from nbship.catalogue import IMAGES, MIGRATIONS_LABEL, SCHEMA_LABEL
 from nbship.deploy.status import running_container
+from nbship.errors import NbshipError
 
 # Alembic keeps one row per head; several rows are a branched history.
 QUERY = "SELECT version_num FROM alembic_version ORDER BY version_num"
@@ -37,6 +39,23 @@ def read(project: str, orchestrator: str, images: dict[str, str]) -> Schema:
             "live": live(project, orchestrator, image.database),
         }
     return found
+
+
+def app_of(database: str) -> str:
+    """The app service whose migrations run on DATABASE."""
+    for image in IMAGES:
+        if image.database == database:
+            return image.name
+    raise NbshipError(f"no app of the catalogue has the database {database!r}")
+
+
+def shipped(images: dict[str, str]) -> dict[str, Steps]:
+    """Per database: the migrations the app image in IMAGES ships (from its label)."""
+    return {
+        image.database: migrations(images[image.name])
+        for image in IMAGES
+        if image.database and image.name in images
+    }
 
 
 def expected(ref: str) -> str | None:
@@ -75,3 +94,88 @@ def describe(schema: Schema) -> str:
         expects = revisions.get("expects") or "unknown"
         parts.append(f"{database} at {live_revision} (code expects {expects})")
     return "; ".join(parts)
+
+
+# revision -> (down revisions, "expand" or "contract"), as the MIGRATIONS_LABEL carries them
+Steps = dict[str, tuple[tuple[str, ...], str]]
+
+
+def migrations(ref: str) -> Steps:
+    """The migrations image REF ships, from its label; empty when it has none."""
+    shown = docker.docker(
+        "image", "inspect", "--format", "{{json .Config.Labels}}", ref, check=False
+    )
+    if shown.returncode != 0:
+        return {}
+    labels = json.loads(shown.stdout or "null") or {}
+    try:
+        raw = json.loads(labels.get(MIGRATIONS_LABEL) or "{}")
+        return {
+            str(rev): (tuple(map(str, down)), str(change)) for rev, (down, change) in raw.items()
+        }
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a release does to one database's schema, decided before anything changes.
+
+    action: "none" (the code expects the live revision), "upgrade" (migrations will run: the
+    code is ahead), "keep" (the code is behind, but every migration in between is "expand":
+    the old code runs on the newer schema), "refuse" (the code is behind and some migration in
+    between is "contract": BLOCKING), "unknown" (the history does not say; as before nbship
+    knew: the apps' own `alembic upgrade head` decides).
+    """
+
+    database: str
+    live: str | None
+    expects: str | None
+    action: str
+    between: tuple[str, ...] = ()  # the migrations live has beyond what the code expects
+    blocking: tuple[str, ...] = ()  # those of them that are "contract"
+
+
+def plan(database: str, live: str | None, expects: str | None, steps: Steps) -> Plan:
+    """Decide what a release whose code expects EXPECTS does to DATABASE at LIVE."""
+    if expects is None or (live is not None and ("," in live or "," in expects)):
+        return Plan(database, live, expects, "unknown")
+    if live is None:  # a new or unreadable database: the migrations bring it to the code
+        return Plan(database, live, expects, "upgrade")
+    if live == expects:
+        return Plan(database, live, expects, "none")
+    if live in _lineage(expects, steps):
+        return Plan(database, live, expects, "upgrade")
+    if expects in _lineage(live, steps):
+        between = tuple(rev for rev in _lineage(live, steps) if rev not in _lineage(expects, steps))
+        blocking = tuple(rev for rev in between if steps[rev][1] != "expand")
+        return Plan(database, live, expects, "refuse" if blocking else "keep", between, blocking)
+    return Plan(database, live, expects, "unknown")
+
+
+def _lineage(revision: str, steps: Steps) -> list[str]:
+    """REVISION and every revision before it, newest first (as far as STEPS know them)."""
+    seen: list[str] = []
+    todo = [revision]
+    while todo:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.append(current)
+        todo.extend(steps.get(current, ((), ""))[0])
+    return seen
+
+
+def refusal(plans: list[Plan], version: str) -> str:
+    """The one line a refused release says: what blocks it and the two ways on."""
+    parts = [
+        f"{p.database} is at {p.live} but {version}'s code expects {p.expects}, and migration "
+        f"{', '.join(p.blocking)} between them is not backward-compatible (contract)"
+        for p in plans
+    ]
+    return (
+        f"refusing to run {version} on a schema it does not know: {'; '.join(parts)}. Ways on: "
+        f"`invoke rollback --to {version} --restore-data --yes` (restores the snapshot taken "
+        f"before that migration; rows written since are lost) or `--downgrade` (runs the "
+        f"migrations' own downgrade, where they define one)"
+    )

@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,13 @@ RESTORE = (
     '-U "$POSTGRES_USER" -d "$POSTGRES_DB"'
 )
 CHUNK = 1 << 20
+# Every table of the public schema with its exact row count, one "table|count" line each.
+COUNT_ROWS = (
+    "SELECT table_name, (xpath('/row/c/text()', query_to_xml(format("
+    "'SELECT count(*) AS c FROM public.%I', table_name), false, true, '')))[1]::text "
+    "FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' "
+    "AND table_name <> 'alembic_version' ORDER BY table_name"
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Snapshot:
     taken_at: str
     size: int
     sha256: str
+    # Rows per table when it was taken: what a restore discards is counted against them.
+    rows: dict[str, int] = field(default_factory=dict)
 
 
 class Snapshots:
@@ -89,6 +98,7 @@ class Snapshots:
     ) -> Snapshot:
         """Dump DATABASE of PROJECT now; the file appears whole and recorded, or not at all."""
         container = _container(project, orchestrator, database)
+        rows = row_counts(container)
         taken = datetime.now(UTC)
         name = f"{taken:%Y%m%dT%H%M%S%fZ}-{database}-{revision or 'none'}.dump"
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -124,6 +134,7 @@ class Snapshots:
             taken_at=taken.isoformat(timespec="seconds"),
             size=size,
             sha256=digest.hexdigest(),
+            rows=rows,
         )
         self._write([*self.entries(), snapshot])
         self.prune(database)
@@ -177,6 +188,31 @@ class Snapshots:
     def _write(self, entries: list[Snapshot]) -> None:
         payload = {"format": FORMAT, "snapshots": [asdict(entry) for entry in entries]}
         atomic_write(self.index, json.dumps(payload, indent=2) + "\n", mode=0o600)
+
+
+def written_since(project: str, orchestrator: str, snapshot: Snapshot) -> dict[str, int]:
+    """Per table, how many more rows its database holds now than when SNAPSHOT was taken:
+    the rows a restore of it discards (rows deleted since are not counted)."""
+    now = row_counts(_container(project, orchestrator, snapshot.database))
+    grown = {table: count - snapshot.rows.get(table, 0) for table, count in now.items()}
+    return {table: count for table, count in grown.items() if count > 0}
+
+
+def row_counts(container: str) -> dict[str, int]:
+    """Exact row counts of the tables in the database of CONTAINER (psql over its socket)."""
+    query = f'psql --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAq -F "|" -c "{COUNT_ROWS}"'
+    result = subprocess.run(
+        ["docker", "exec", container, "sh", "-c", query], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        said = result.stderr.strip().splitlines()
+        raise NbshipError(f"cannot count the rows of {container[:12]}: {said[-1] if said else ''}")
+    counts = {}
+    for line in result.stdout.splitlines():
+        table, _, count = line.partition("|")
+        if table and count.isdigit():
+            counts[table] = int(count)
+    return counts
 
 
 def _container(project: str, orchestrator: str, database: str) -> str:

@@ -26,7 +26,7 @@ from nbship.deploy import naming, swarm
 from nbship.deploy import schema as schemas
 from nbship.deploy.ledger import Ledger, Release
 from nbship.deploy.runtime import FAILED, Runtime
-from nbship.deploy.snapshots import DEFAULT_KEEP, Snapshots, human_size
+from nbship.deploy.snapshots import DEFAULT_KEEP, Snapshots, human_size, written_since
 from nbship.errors import NbshipError
 from nbship.paths import COMPOSE_FILE, ENV_EXAMPLE, ROOT
 from nbship.registry import promote as promotion
@@ -81,6 +81,9 @@ class Stack:
         env = {**settings, "NBSHIP_GATEWAY_PORT": str(self.gateway_port)}
         env.update(naming.compose_variables(self.project))
         env.update({image_variable(name): ref for name, ref in images.items()})
+        # On compose, a deploy migrates each database once, as a step before the apps start
+        # (ComposeRuntime.migrate); on Swarm the apps still migrate as they start.
+        env["NBSHIP_MIGRATE_ON_START"] = "0" if self.orchestrator == "compose" else "1"
         return env
 
     def compose(
@@ -290,6 +293,32 @@ class ComposeRuntime:
     def schema(self, images: dict[str, str]) -> schemas.Schema:
         return schemas.read(self.stack.project, "compose", images)
 
+    def migrations(self, images: dict[str, str]) -> dict[str, schemas.Steps]:
+        return schemas.shipped(images)
+
+    def migrate(
+        self, images: dict[str, str], database: str, *command: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `alembic COMMAND` for DATABASE once, in a one-off container of its app's image
+        in IMAGES (compose run: the app's network and settings, none of its traffic), once the
+        database runs and is healthy. The apps themselves are not touched."""
+        started = self.stack.compose(images, "up", "--detach", "--no-deps", database, check=False)
+        if started.returncode != 0:
+            return started
+        deadline = time.monotonic() + self.stack.wait_timeout
+        while True:
+            own = [c for c in self.containers() if c.service == database]
+            if own and all(self.state(c) == "healthy" for c in own):
+                break
+            if time.monotonic() > deadline:
+                return subprocess.CompletedProcess(["up"], 1, "", f"{database} is not healthy")
+            time.sleep(POLL_SECONDS)
+        app = schemas.app_of(database)
+        return self.stack.compose(
+            images, "run", "--rm", "--no-deps", "-T", "--entrypoint", "alembic", app,
+            "-c", "/app/alembic.ini", *command, check=False,
+        )  # fmt: skip
+
     def logs(self, images: dict[str, str], service: str) -> str:
         tail = ["logs", "--no-color", "--tail", "15", service]
         return self.stack.compose(images, *tail, check=False).stdout.rstrip()
@@ -368,8 +397,14 @@ def deploy(
         return _switch(stack, str(version), images, previous, action="deploy", note=note)
 
 
-def rollback(stack: Stack, version: str | None = None) -> Release:
-    """Return the stack to the previous release (or to VERSION), without building anything."""
+def rollback(
+    stack: Stack, version: str | None = None, data: str = "refuse", confirmed: bool = False
+) -> Release:
+    """Return the stack to the previous release (or to VERSION), without building anything.
+
+    When a database is past a contract migration the target's code does not know, the rollback
+    is refused unless DATA says how to take it back: "restore" (its snapshot from before that
+    migration; CONFIRMED, since rows written since are lost) or "downgrade"."""
     docker.ensure_daemon()
     ledger = stack.ledger
     with ledger.locked():
@@ -380,7 +415,15 @@ def rollback(stack: Stack, version: str | None = None) -> Release:
             f"from {current and current.version} to {target.version}"
         )
         stack.runtime.pull(target.images)
-        return _switch(stack, target.version, target.images, current, action="rollback")
+        return _switch(
+            stack,
+            target.version,
+            target.images,
+            current,
+            "rollback",
+            data=data,
+            confirmed=confirmed,
+        )
 
 
 def _switch(
@@ -390,10 +433,29 @@ def _switch(
     previous: Release | None,
     action: str,
     note: str = "",
+    data: str = "refuse",
+    confirmed: bool = False,
 ) -> Release:
+    """Switch the stack to IMAGES: decide what happens to each database's schema, snapshot and
+    migrate (or, when the code is behind a contract migration and DATA says so, restore or
+    downgrade), then start the apps and wait until all are healthy; restore PREVIOUS if not."""
     started = time.monotonic()
     runtime = stack.runtime
-    taken = snapshot_before(stack, runtime, version, images)
+    plans = schema_plans(runtime, images, previous)
+    blocked = [plan for plan in plans if plan.action == "refuse"]
+    if blocked and data == "refuse":
+        raise NbshipError(schemas.refusal(blocked, version))
+    if blocked:
+        note = "; ".join(
+            filter(None, [note, *_bring_back(stack, runtime, blocked, data, previous, confirmed)])
+        )
+    taken = snapshot_before(stack, version, plans)
+    failed = _migrate(runtime, images, plans)
+    if failed:
+        stack.ledger.record(
+            version, images, action=action, status="failed", note=failed, snapshots=taken
+        )
+        raise NbshipError(f"{action} of {version} stopped before any app changed: {failed}")
     result = runtime.up(images)
     if result.returncode == 0:
         problems = wait_healthy(stack, images, runtime)
@@ -430,24 +492,115 @@ def _switch(
     raise NbshipError(f"{action} of {version} failed ({'; '.join(problems)}); {what}")
 
 
-def snapshot_before(
-    stack: Stack, runtime: Runtime, version: str, images: dict[str, str]
-) -> list[str]:
-    """Snapshot every database whose schema IMAGES' code expects at another revision than the
-    one it is at: the migration that will run as the apps start is about to change it. Returns
-    the snapshots' file names (for the ledger). A first deploy has no database yet: nothing to
-    keep. A snapshot that fails stops the release before anything changes."""
+def schema_plans(
+    runtime: Runtime, images: dict[str, str], previous: Release | None
+) -> list[schemas.Plan]:
+    """What IMAGES do to each database's schema (schema.plan), from the revisions live now and
+    the migrations both IMAGES and the PREVIOUS release ship (a rollback's newer ones are in
+    the release it leaves)."""
+    steps = runtime.migrations(images)
+    if previous is not None:
+        for database, more in runtime.migrations(previous.images).items():
+            steps[database] = {**more, **steps.get(database, {})}
+    return [
+        schemas.plan(
+            database, revisions.get("live"), revisions.get("expects"), steps.get(database, {})
+        )
+        for database, revisions in runtime.schema(images).items()
+    ]
+
+
+def snapshot_before(stack: Stack, version: str, plans: list[schemas.Plan]) -> list[str]:
+    """Snapshot every database a migration is about to change (an "upgrade" of a database that
+    has a revision already: a new one has nothing to keep). Returns the snapshots' file names
+    for the ledger. A snapshot that fails stops the release before anything changes."""
     taken = []
-    for database, revisions in runtime.schema(images).items():
-        live, expects = revisions.get("live"), revisions.get("expects")
-        if live is None or expects is None or live == expects:
+    for plan in plans:
+        if plan.action != "upgrade" or plan.live is None:
             continue
-        reason = f"before {version} ({database} {live} -> {expects})"
-        print(f"nbship: snapshot of {database} {reason}", flush=True)
-        snapshot = stack.snapshots.take(stack.project, stack.orchestrator, database, live, reason)
+        reason = f"before {version} ({plan.database} {plan.live} -> {plan.expects})"
+        print(f"nbship: snapshot of {plan.database} {reason}", flush=True)
+        snapshot = stack.snapshots.take(
+            stack.project, stack.orchestrator, plan.database, plan.live, reason
+        )
         print(f"  {snapshot.file}: {human_size(snapshot.size)}", flush=True)
         taken.append(snapshot.file)
     return taken
+
+
+def _migrate(runtime: Runtime, images: dict[str, str], plans: list[schemas.Plan]) -> str:
+    """Bring each database to what IMAGES' code expects, once, before any app changes; return
+    what failed (the database's own error, in one line), or "" when all went through."""
+    for plan in plans:
+        if plan.expects is None or plan.action not in ("upgrade", "unknown"):
+            continue
+        print(f"nbship: migrating {plan.database} to {plan.expects}", flush=True)
+        result = runtime.migrate(images, plan.database, "upgrade", "head")
+        if result.returncode != 0:
+            return f"migrating {plan.database} to {plan.expects} failed: {_last_line(result)}"
+    return ""
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """What a failed command said last (Alembic ends with the database's own error)."""
+    said = [line for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
+    return said[-1].strip() if said else f"exit status {result.returncode}"
+
+
+def _bring_back(
+    stack: Stack,
+    runtime: Runtime,
+    blocked: list[schemas.Plan],
+    data: str,
+    previous: Release | None,
+    confirmed: bool,
+) -> list[str]:
+    """Take each BLOCKED database back to the revision the code expects, as DATA says:
+    "restore" the snapshot taken at that revision (its rows written since are lost: only when
+    CONFIRMED) or "downgrade" with the migrations of the release running now. Either happens in
+    one transaction: a failure leaves the database, and the release running, as they were."""
+    done = []
+    for plan in blocked:
+        if data == "downgrade":
+            if previous is None:
+                raise NbshipError(
+                    f"nothing runs {plan.database}'s newer migrations to downgrade it"
+                )
+            print(f"nbship: downgrading {plan.database} from {plan.live} to {plan.expects}")
+            result = runtime.migrate(previous.images, plan.database, "downgrade", str(plan.expects))
+            if result.returncode != 0:
+                raise NbshipError(
+                    f"downgrading {plan.database} to {plan.expects} failed, it is still at "
+                    f"{plan.live} and {previous.version} still runs: {_last_line(result)}"
+                )
+            done.append(f"downgraded {plan.database} {plan.live} -> {plan.expects}")
+            continue
+        folder = stack.snapshots
+        found = [
+            entry for entry in folder.entries()
+            if entry.database == plan.database and entry.revision == plan.expects
+        ]  # fmt: skip
+        if not found:
+            raise NbshipError(
+                f"no snapshot of {plan.database} at revision {plan.expects} to restore "
+                f"(`invoke snapshots` lists them); try --downgrade"
+            )
+        snapshot = found[-1]
+        lost = written_since(stack.project, stack.orchestrator, snapshot)
+        counted = f"{sum(lost.values())} row(s) written since" + (
+            f" ({', '.join(f'{table}: {count}' for table, count in sorted(lost.items()))})"
+            if lost
+            else ""
+        )
+        if not confirmed:
+            raise NbshipError(
+                f"--restore-data restores {snapshot.file} (taken {snapshot.taken_at}) into "
+                f"{plan.database}: {counted} would be lost. Say --yes to go on"
+            )
+        folder.restore(stack.project, stack.orchestrator, snapshot)
+        print(f"nbship: restored {plan.database} from {snapshot.file}: {counted} discarded")
+        done.append(f"restored {plan.database} from {snapshot.file}, {counted} discarded")
+    return done
 
 
 def wait_healthy(stack: Stack, images: dict[str, str], runtime: Runtime | None = None) -> list[str]:

@@ -214,6 +214,20 @@ class SwarmRuntime:
         # Only a database container on this node is read; on another one its revision is None.
         return schemas.read(self.name, "swarm", images)
 
+    def migrations(self, images: dict[str, str]) -> dict[str, schemas.Steps]:
+        return schemas.shipped(images)
+
+    def migrate(
+        self, images: dict[str, str], database: str, *command: str
+    ) -> subprocess.CompletedProcess[str]:
+        # On Swarm the apps migrate as they start (NBSHIP_MIGRATE_ON_START=1): there is no
+        # one-off container beside a stack's services. Only an upgrade is left to them.
+        if command[:1] == ("upgrade",):
+            return subprocess.CompletedProcess(["migrate"], 0, "", "")
+        return subprocess.CompletedProcess(
+            ["migrate"], 1, "", "a downgrade as a release step is not available on Swarm"
+        )
+
     def logs(self, images: dict[str, str], service: str) -> str:
         tail = ["docker", "service", "logs", "--no-task-ids", "--tail", "15"]
         result = docker.run([*tail, f"{self.name}_{service}"], capture=True, check=False)

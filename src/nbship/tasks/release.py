@@ -156,19 +156,35 @@ def deploy(
     help={
         "to": "return to this deployed version, earlier or later (a roll-forward), instead of "
         "the previous release",
+        "restore_data": "when a database is past a migration the older code cannot run on, "
+        "restore the snapshot taken before it (rows written since are lost: needs --yes)",
+        "downgrade": "... or run that migration's own downgrade instead",
+        "yes": "confirm --restore-data once it has said how many rows would be lost",
         "swarm": SWARM_HELP,
     }
 )
-def rollback(c: Context, to: str | None = None, swarm: bool = False) -> None:
+def rollback(
+    c: Context,
+    to: str | None = None,
+    restore_data: bool = False,
+    downgrade: bool = False,
+    yes: bool = False,
+    swarm: bool = False,
+) -> None:
     """Return the stack to the previous deployed release (no build, no registry needed).
 
     The previous release is the one that ran before the current one: a rollback after a deploy or
-    a `--to` undoes it, and two rollbacks go two releases back (see nbship.deploy.ledger).
+    a `--to` undoes it, and two rollbacks go two releases back (see nbship.deploy.ledger). Over
+    "expand" migrations the older code runs on the newer schema; over a "contract" one the
+    rollback is refused unless --restore-data --yes or --downgrade says how (docs/deploy.md).
     """
     from nbship.deploy import stack as deploying
 
+    if restore_data and downgrade:
+        raise NbshipError("say --restore-data or --downgrade, not both")
+    data = "restore" if restore_data else "downgrade" if downgrade else "refuse"
     target = common.stack(c, swarm)
-    deploying.rollback(target, str(versions.parse(to)) if to else None)
+    deploying.rollback(target, str(versions.parse(to)) if to else None, data, confirmed=yes)
     _print_running(target)
 
 

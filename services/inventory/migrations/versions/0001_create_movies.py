@@ -14,6 +14,9 @@ revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# What a rollback may do over this migration (docs/deploy.md): "expand" when the code of the
+# release before runs unchanged on the schema it leaves, "contract" otherwise.
+nbship_change: str = "expand"
 
 
 def upgrade() -> None:
