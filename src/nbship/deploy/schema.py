@@ -86,6 +86,15 @@ def live(project: str, orchestrator: str, database: str) -> str | None:
     return ",".join(revisions) if result.returncode == 0 and revisions else None
 
 
+def log_message(line: str) -> str:
+    """The message of one of the apps' JSON log lines (Alembic's, in a migration), else LINE."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line.strip()
+    return str(record.get("message", line)) if isinstance(record, dict) else line.strip()
+
+
 def describe(schema: Schema) -> str:
     """One line: each database's live revision and what the code expects of it."""
     parts = []

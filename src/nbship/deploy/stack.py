@@ -11,6 +11,7 @@ version and half on another.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -314,10 +315,26 @@ class ComposeRuntime:
                 return subprocess.CompletedProcess(["up"], 1, "", f"{database} is not healthy")
             time.sleep(POLL_SECONDS)
         app = schemas.app_of(database)
-        return self.stack.compose(
-            images, "run", "--rm", "--no-deps", "-T", "--entrypoint", "alembic", app,
+        # Detached, then waited for: the compose this runs with has been seen to exit 0 from
+        # `run --rm` whose command failed, so the container's own exit code is read instead.
+        created = self.stack.compose(
+            images, "run", "--detach", "--no-deps", "--entrypoint", "alembic", app,
             "-c", "/app/alembic.ini", *command, check=False,
         )  # fmt: skip
+        if created.returncode != 0:
+            return created
+        container = created.stdout.strip().splitlines()[-1]
+        try:
+            code = docker.docker("wait", container, check=False).stdout.strip()
+            said = docker.docker("logs", container, check=False)
+        finally:
+            docker.docker("rm", "--force", container, check=False)
+        for line in said.stdout.splitlines() + said.stderr.splitlines():
+            if "Running upgrade" in line or "Running downgrade" in line:
+                print(f"  {schemas.log_message(line)}", flush=True)
+        return subprocess.CompletedProcess(
+            created.args, int(code) if code.isdigit() else 1, said.stdout, said.stderr
+        )
 
     def logs(self, images: dict[str, str], service: str) -> str:
         tail = ["logs", "--no-color", "--tail", "15", service]
@@ -542,9 +559,18 @@ def _migrate(runtime: Runtime, images: dict[str, str], plans: list[schemas.Plan]
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:
-    """What a failed command said last (Alembic ends with the database's own error)."""
-    said = [line for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
-    return said[-1].strip() if said else f"exit status {result.returncode}"
+    """The error a failed command ended with: the last line that names an exception (Alembic's
+    traceback ends with the database's own error, then the SQL and a link), else its last line."""
+    said = [line.strip() for line in (result.stderr or result.stdout or "").splitlines()]
+    said = [line for line in said if line]
+    errors = [line for line in said if _EXCEPTION.match(line)]
+    if errors:
+        return errors[-1]
+    return said[-1] if said else f"exit status {result.returncode}"
+
+
+# "sqlalchemy.exc.DataError: (psycopg.errors.DivisionByZero) division by zero", "KeyError: 'x'"
+_EXCEPTION = re.compile(r"^((?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Exit)): ")
 
 
 def _bring_back(
