@@ -92,6 +92,7 @@ BAD_ARGUMENTS: dict[str, list[tuple[str, ...]]] = {
     "bench.release": [("--keep-images", "yes")],
     "bench.report": [("--bogus",)],
     "bench.size": [("--keep-images", "yes")],
+    "bench.snapshot": [("--orders", "many")],
     "bench.startup": [("--repeats", "some")],
     "image.inspect": [("nope",)],
     "image.sbom": [("nope",)],

@@ -184,6 +184,29 @@ def release(c: Context, keep_images: bool = False) -> None:
             release_bench.cleanup()
 
 
+@task(
+    help={
+        "orders": "orders to fill billing-db with",
+        "repeats": "snapshots and restores timed (the median counts)",
+    }
+    | STACK_HELP
+)
+def snapshot(
+    c: Context,
+    orders: int = 100_000,
+    repeats: int = 3,
+    project: str | None = None,
+    port: int = 0,
+    keep: bool = False,
+) -> None:
+    """Snapshot and restore time of billing-db holding 100,000 orders; what it adds to a deploy."""
+    from nbship_bench import snapshot as snapshot_bench
+
+    _positive(orders=orders, repeats=repeats)
+    with _stack(c, project, port, keep) as s:
+        _record(snapshot_bench.run, s, orders, repeats)
+
+
 @task(help={"notebooks": "how many notebooks to audit", "repeats": "timed runs (the best counts)"})
 def audit(c: Context, notebooks: int = 200, repeats: int = 5) -> None:
     """Static audit speed on one core: 200 generated (<= 2 s) and 200 real notebooks (<= 1 s)."""
@@ -223,13 +246,15 @@ def run_all(
     keep: bool = False,
     keep_images: bool = False,
 ) -> None:
-    """Run every benchmark (startup, audit, gateway, billing, size, rebuild); tabulate them."""
+    """Run every benchmark (startup, audit, gateway, billing, snapshot, size, rebuild); tabulate
+    them (bench.release runs on its own: it builds and deploys releases of its own)."""
     from nbship_bench import audit as audit_bench
     from nbship_bench import billing as billing_bench
     from nbship_bench import build, results
     from nbship_bench import gateway as gateway_bench
     from nbship_bench import rebuild as rebuild_bench
     from nbship_bench import size as size_bench
+    from nbship_bench import snapshot as snapshot_bench
     from nbship_bench import startup as startup_bench
 
     _positive(
@@ -244,6 +269,7 @@ def run_all(
     with _stack(c, project, port, keep) as s:
         done.append(_record(gateway_bench.run, s, connections, rounds, seconds))
         done.append(_record(billing_bench.run, s, orders, clients))
+        done.append(_record(snapshot_bench.run, s))
     try:
         # The naive images of the size benchmark warm the rebuild benchmark's cache.
         done.append(_record(size_bench.run, versions.current(), common.conf(c).base))
@@ -268,4 +294,6 @@ def report(c: Context) -> None:
     _summary(results.load_all())
 
 
-ns = Collection("bench", run_all, startup, audit, gateway, billing, size, rebuild, release, report)
+ns = Collection(
+    "bench", run_all, startup, audit, gateway, billing, snapshot, size, rebuild, release, report
+)
