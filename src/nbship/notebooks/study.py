@@ -490,6 +490,25 @@ def execute_sample(
     return results
 
 
+def _finish_interrupted_runs() -> None:
+    """Let a run the budget interrupted clean up now: its kernel shut down, its outcome read.
+
+    The budget's exception leaves nbclient's task pending in the event loop of this thread;
+    left there, it ran at the next notebook (or never) and its error was logged at exit as
+    "Task exception was never retrieved". Cancelling it runs its clean-up at once.
+    """
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def _execute_one(entry: Entry, root: Path, timeout: int, budget: int) -> dict[str, Any]:
     import signal
 
@@ -509,6 +528,7 @@ def _execute_one(entry: Entry, root: Path, timeout: int, budget: int) -> dict[st
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+        _finish_interrupted_runs()
     error = audit.error
     return {
         "repo": entry.repo,
