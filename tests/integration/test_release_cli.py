@@ -198,8 +198,9 @@ def test_ledger_status_and_releases_know_each_database_schema_revision(stack: An
 
     report = json.loads(_status(stack, "--json").stdout)
     assert report["schema"] == live.schema
-    newest = stack.pipeline.invoke("releases").stdout.strip().splitlines()[-1]
-    assert newest.startswith("*") and f"inventory-db={heads['inventory-db']}" in newest
+    listed = stack.pipeline.invoke("releases").stdout.splitlines()
+    [current] = [line for line in listed if line.startswith("*")]  # a rollback pops: not the last
+    assert f"#{live.id} " in current and f"inventory-db={heads['inventory-db']}" in current
 
     # The live revision is the database's own: move it, and status says so at once.
     stack.sql("inventory-db", "UPDATE alembic_version SET version_num = '9999'")
