@@ -42,6 +42,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stack_env(project: str, gateway_port: int, env_file: Path, **more: str) -> dict[str, str]:
+    """The settings that point the pipeline's CLI at a stack of its own: PROJECT on GATEWAY_PORT,
+    its secrets in ENV_FILE, and MORE (INVOKE_NBSHIP_* variables)."""
+    return {
+        "INVOKE_NBSHIP_PROJECT": project,
+        "INVOKE_NBSHIP_GATEWAY_PORT": str(gateway_port),
+        "INVOKE_NBSHIP_ENV_FILE": str(env_file),
+        **more,
+    }
+
+
 @dataclass
 class Pipeline:
     """The nbship CLI pointed at an isolated registry, stack and state directory."""

@@ -29,6 +29,7 @@ from conftest import (
     free_port,
     next_commit,
     remove_compose_project,
+    stack_env,
 )
 from nbship.build.images import CONTENT_LABEL, content_tag
 from nbship.deploy.stack import Stack as DeployStack
@@ -89,12 +90,10 @@ class SchemaStack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            "INVOKE_NBSHIP_PROJECT": self.project,
-            "INVOKE_NBSHIP_GATEWAY_PORT": str(self.gateway_port),
-            "INVOKE_NBSHIP_STATE_DIR": str(self.state),
-            "INVOKE_NBSHIP_ENV_FILE": str(self.state / "stack.env"),
-        }
+        env_file = self.state / "stack.env"
+        return stack_env(
+            self.project, self.gateway_port, env_file, INVOKE_NBSHIP_STATE_DIR=str(self.state)
+        )
 
     @property
     def project(self) -> str:

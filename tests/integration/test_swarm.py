@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from conftest import stack_env
 from nbship import docker
 from nbship.catalogue import IMAGES, stack_services
 from nbship.deploy.stack import Stack
@@ -53,12 +54,10 @@ class SwarmStack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            "INVOKE_NBSHIP_PROJECT": self.project,
-            "INVOKE_NBSHIP_GATEWAY_PORT": str(self.gateway_port),
-            "INVOKE_NBSHIP_ORCHESTRATOR": "swarm",
-            "INVOKE_NBSHIP_ENV_FILE": str(self.pipeline.state / f"{self.project}.env"),
-        }
+        env_file = self.pipeline.state / f"{self.project}.env"
+        return stack_env(
+            self.project, self.gateway_port, env_file, INVOKE_NBSHIP_ORCHESTRATOR="swarm"
+        )
 
     def invoke(self, *args: str, check: bool = True, **env: str) -> Any:
         return self.pipeline.invoke(*args, check=check, **{**self.env, **env})

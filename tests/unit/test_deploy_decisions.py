@@ -180,13 +180,18 @@ def test_rollback_with_nothing_earlier_changes_nothing(stack: FakeStack) -> None
 CHAIN = {"0001": ((), "expand"), "0002": (("0001",), "expand"), "0003": (("0002",), "contract")}
 
 
+def on_schema(stack: FakeStack, live: str | None, expects: str) -> None:
+    """GOOD live, then inventory-db at LIVE while the next release's code expects EXPECTS."""
+    switch(stack, "0.1.0", GOOD)
+    stack.fake.calls.clear()
+    stack.fake.schema_now = {"inventory-db": {"live": live, "expects": expects}}
+    stack.fake.steps = {"inventory-db": CHAIN}
+
+
 def test_a_rollback_behind_a_contract_migration_is_refused_before_anything_changes(
     stack: FakeStack,
 ) -> None:
-    switch(stack, "0.1.0", GOOD)
-    stack.fake.calls.clear()
-    stack.fake.schema_now = {"inventory-db": {"live": "0003", "expects": "0002"}}
-    stack.fake.steps = {"inventory-db": CHAIN}
+    on_schema(stack, "0003", "0002")
     entries = stack.ledger.entries()
     with pytest.raises(NbshipError) as refused:
         switch(stack, "0.2.0", NEXT)
@@ -201,20 +206,14 @@ def test_a_rollback_behind_a_contract_migration_is_refused_before_anything_chang
 def test_back_over_expand_migrations_the_code_changes_and_the_schema_stays(
     stack: FakeStack,
 ) -> None:
-    switch(stack, "0.1.0", GOOD)
-    stack.fake.calls.clear()
-    stack.fake.schema_now = {"inventory-db": {"live": "0002", "expects": "0001"}}
-    stack.fake.steps = {"inventory-db": CHAIN}
+    on_schema(stack, "0002", "0001")
     switch(stack, "0.2.0", NEXT)
     assert stack.fake.calls == ["up 2"]  # no migration, no snapshot
     assert stack.fake.running == NEXT
 
 
 def test_a_failed_migration_stops_the_release_before_any_app_changes(stack: FakeStack) -> None:
-    switch(stack, "0.1.0", GOOD)
-    stack.fake.calls.clear()
-    stack.fake.schema_now = {"inventory-db": {"live": None, "expects": "0002"}}  # nothing to keep
-    stack.fake.steps = {"inventory-db": CHAIN}
+    on_schema(stack, None, "0002")  # a new database: nothing to snapshot
     stack.fake.failing = {"inventory-db"}
     with pytest.raises(NbshipError) as failed:
         switch(stack, "0.2.0", NEXT)
@@ -230,10 +229,7 @@ def test_a_failed_migration_stops_the_release_before_any_app_changes(stack: Fake
 def test_a_downgrade_runs_with_the_code_of_the_release_that_has_the_migration(
     stack: FakeStack,
 ) -> None:
-    switch(stack, "0.1.0", GOOD)
-    stack.fake.calls.clear()
-    stack.fake.schema_now = {"inventory-db": {"live": "0003", "expects": "0002"}}
-    stack.fake.steps = {"inventory-db": CHAIN}
+    on_schema(stack, "0003", "0002")
     release = deploying._switch(
         stack, "0.2.0", NEXT, stack.ledger.current(), "rollback", data="downgrade"
     )
