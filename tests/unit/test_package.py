@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from nbship.paths import ROOT, find_root
 
@@ -56,7 +57,8 @@ def test_the_wheel_holds_nbship_with_its_command_and_no_benchmarks(wheel: Path) 
 
 def test_every_library_the_package_imports_is_a_declared_dependency(wheel: Path) -> None:
     declared = {
-        Requirement(line).name.lower() for line in _metadata(wheel).get_all("Requires-Dist") or []
+        canonicalize_name(Requirement(line).name)
+        for line in _metadata(wheel).get_all("Requires-Dist") or []
     }
     providers = packages_distributions()
     imported: set[str] = set()
@@ -74,7 +76,7 @@ def test_every_library_the_package_imports_is_a_declared_dependency(wheel: Path)
     missing = {
         name: providers.get(name)
         for name in third_party
-        if not {dist.lower() for dist in providers.get(name, [])} & declared
+        if not {canonicalize_name(dist) for dist in providers.get(name, [])} & declared
     }
     assert not missing, f"imported but not in [project] dependencies: {missing}"
 

@@ -10,8 +10,10 @@ on another node) or not running, a database never migrated.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nbship import docker
@@ -29,16 +31,20 @@ Schema = dict[str, dict[str, str | None]]
 
 
 def read(project: str, orchestrator: str, images: dict[str, str]) -> Schema:
-    """Each database's live revision, and the revision the app images in IMAGES expect of it."""
-    found: Schema = {}
-    for image in IMAGES:
-        if image.database is None:
-            continue
-        found[image.database] = {
-            "expects": expected(images[image.name]) if image.name in images else None,
-            "live": live(project, orchestrator, image.database),
+    """Each database's live revision, and the revision the app images in IMAGES expect of it.
+
+    The databases are read side by side: this runs twice in every deploy and rollback.
+    """
+    apps = [image for image in IMAGES if image.database is not None]
+    with ThreadPoolExecutor(max_workers=len(apps) or 1) as pool:
+        lives = list(pool.map(lambda app: live(project, orchestrator, str(app.database)), apps))
+    return {
+        str(app.database): {
+            "expects": expected(images[app.name]) if app.name in images else None,
+            "live": revision,
         }
-    return found
+        for app, revision in zip(apps, lives, strict=True)
+    }
 
 
 def app_of(database: str) -> str:
@@ -58,16 +64,23 @@ def shipped(images: dict[str, str]) -> dict[str, Steps]:
     }
 
 
-def expected(ref: str) -> str | None:
-    """The schema revision image REF's code expects (its label), None when not labelled."""
+@functools.lru_cache(maxsize=64)
+def _labels(ref: str) -> tuple[tuple[str, str], ...]:
+    """The labels of local image REF (none when it is not here). Deploys name images by digest,
+    which never changes what it names: each is inspected once per process."""
     shown = docker.docker(
         "image", "inspect", "--format", "{{json .Config.Labels}}", ref, check=False
     )
     if shown.returncode != 0:
-        return None
+        return ()
     labels = json.loads(shown.stdout or "null") or {}
-    revision = labels.get(SCHEMA_LABEL)
-    return str(revision) if revision else None
+    return tuple(sorted((str(key), str(value)) for key, value in labels.items()))
+
+
+def expected(ref: str) -> str | None:
+    """The schema revision image REF's code expects (its label), None when not labelled."""
+    revision = dict(_labels(ref)).get(SCHEMA_LABEL)
+    return revision or None
 
 
 def live(project: str, orchestrator: str, database: str) -> str | None:
@@ -111,14 +124,8 @@ Steps = dict[str, tuple[tuple[str, ...], str]]
 
 def migrations(ref: str) -> Steps:
     """The migrations image REF ships, from its label; empty when it has none."""
-    shown = docker.docker(
-        "image", "inspect", "--format", "{{json .Config.Labels}}", ref, check=False
-    )
-    if shown.returncode != 0:
-        return {}
-    labels = json.loads(shown.stdout or "null") or {}
     try:
-        raw = json.loads(labels.get(MIGRATIONS_LABEL) or "{}")
+        raw = json.loads(dict(_labels(ref)).get(MIGRATIONS_LABEL) or "{}")
         return {
             str(rev): (tuple(map(str, down)), str(change)) for rev, (down, change) in raw.items()
         }

@@ -514,16 +514,19 @@ def schema_plans(
 ) -> list[schemas.Plan]:
     """What IMAGES do to each database's schema (schema.plan), from the revisions live now and
     the migrations both IMAGES and the PREVIOUS release ship (a rollback's newer ones are in
-    the release it leaves)."""
-    steps = runtime.migrations(images)
-    if previous is not None:
-        for database, more in runtime.migrations(previous.images).items():
-            steps[database] = {**more, **steps.get(database, {})}
+    the release it leaves). Most releases change no schema: then no migrations are read."""
+    now = runtime.schema(images)
+    steps: dict[str, schemas.Steps] = {}
+    if any(revisions.get("live") != revisions.get("expects") for revisions in now.values()):
+        steps = runtime.migrations(images)
+        if previous is not None:
+            for database, more in runtime.migrations(previous.images).items():
+                steps[database] = {**more, **steps.get(database, {})}
     return [
         schemas.plan(
             database, revisions.get("live"), revisions.get("expects"), steps.get(database, {})
         )
-        for database, revisions in runtime.schema(images).items()
+        for database, revisions in now.items()
     ]
 
 
