@@ -276,6 +276,9 @@ def test_a_rollback_over_a_contract_migration_is_refused_or_restores_the_snapsho
     assert (stack.revision(), stack.version()) == ("0002", EXPAND)
     assert "rating" in stack.columns() and stack.movies() == kept
     stack.add_movie("written under 0.3.0 after the restore")
+    # What the restore discarded was kept first, in a snapshot of its own.
+    listed = stack.invoke("snapshots", "--verify").stdout
+    assert "before the restore of inventory-db from 0003 to 0002 ok" in listed
 
 
 def test_a_rollback_over_a_contract_migration_can_run_its_downgrade(schema_stack: Any) -> None:
@@ -289,6 +292,7 @@ def test_a_rollback_over_a_contract_migration_can_run_its_downgrade(schema_stack
     assert "rating" in stack.columns() and stack.movies() == count  # no row lost
     listed = stack.invoke("snapshots", "--verify").stdout
     assert "before 0.4.0 (inventory-db 0002 -> 0003) ok" in listed
+    assert "before the downgrade of inventory-db from 0003 to 0002 ok" in listed
     assert json.loads(stack.invoke("status", "--json").stdout)["schema"]["inventory-db"] == {
         "expects": "0002", "live": "0002",
     }  # fmt: skip

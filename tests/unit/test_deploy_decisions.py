@@ -15,6 +15,7 @@ from nbship import docker
 from nbship.catalogue import stack_services
 from nbship.deploy import stack as deploying
 from nbship.deploy.runtime import FAILED, Runtime
+from nbship.deploy.snapshots import Snapshot, Snapshots
 from nbship.errors import NbshipError
 
 GOOD = {"inventory-app": "reg/inventory@sha256:1", "billing-app": "reg/billing@sha256:1"}
@@ -91,6 +92,24 @@ class FakeStack(deploying.Stack):
     @property
     def runtime(self) -> Runtime:
         return self.fake
+
+    @property
+    def snapshots(self) -> Snapshots:
+        return FakeSnapshots(self.fake)  # type: ignore[return-value]
+
+
+@dataclass
+class FakeSnapshots:
+    """Takes no dump: notes each snapshot in the runtime's calls, in order with the rest."""
+
+    fake: FakeRuntime
+
+    def take(
+        self, project: str, orchestrator: str, database: str, revision: str | None, reason: str
+    ) -> Snapshot:
+        self.fake.calls.append(f"snapshot {database} {revision}")
+        name = f"{database}-{revision}.dump"
+        return Snapshot(name, database, revision, reason, "now", 1, "0" * 64)
 
 
 @pytest.fixture
@@ -233,8 +252,13 @@ def test_a_downgrade_runs_with_the_code_of_the_release_that_has_the_migration(
     release = deploying._switch(
         stack, "0.2.0", NEXT, stack.ledger.current(), "rollback", data="downgrade"
     )
-    assert stack.fake.calls == ["migrate inventory-db downgrade 0002", "up 2"]
+    assert stack.fake.calls == [
+        "snapshot inventory-db 0003",  # what the downgrade may discard is kept first
+        "migrate inventory-db downgrade 0002",
+        "up 2",
+    ]
     assert release.note == "downgraded inventory-db 0003 -> 0002"
+    assert release.snapshots == ["inventory-db-0003.dump"]
     stack.fake.failing = {"inventory-db"}
     with pytest.raises(NbshipError, match=r"downgrading inventory-db to 0002 failed, it is still"):
         deploying._switch(stack, "0.1.0", GOOD, release, "rollback", data="downgrade")

@@ -462,11 +462,11 @@ def _switch(
     blocked = [plan for plan in plans if plan.action == "refuse"]
     if blocked and data == "refuse":
         raise NbshipError(schemas.refusal(blocked, version))
+    kept: list[str] = []
     if blocked:
-        note = "; ".join(
-            filter(None, [note, *_bring_back(stack, runtime, blocked, data, previous, confirmed)])
-        )
-    taken = snapshot_before(stack, version, plans)
+        done, kept = _bring_back(stack, runtime, blocked, data, previous, confirmed)
+        note = "; ".join(filter(None, [note, *done]))
+    taken = kept + snapshot_before(stack, version, plans)
     failed = _migrate(runtime, images, plans)
     if failed:
         stack.ledger.record(
@@ -583,18 +583,21 @@ def _bring_back(
     data: str,
     previous: Release | None,
     confirmed: bool,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Take each BLOCKED database back to the revision the code expects, as DATA says:
     "restore" the snapshot taken at that revision (its rows written since are lost: only when
     CONFIRMED) or "downgrade" with the migrations of the release running now. Either happens in
-    one transaction: a failure leaves the database, and the release running, as they were."""
-    done = []
+    one transaction: a failure leaves the database, and the release running, as they were.
+    The database as it is now is snapshotted first, so what either discards can still be had.
+    Returns what was done (for the ledger's note) and the snapshots taken."""
+    done, kept = [], []
     for plan in blocked:
         if data == "downgrade":
             if previous is None:
                 raise NbshipError(
                     f"nothing runs {plan.database}'s newer migrations to downgrade it"
                 )
+            kept.append(_keep(stack, plan, "downgrade"))
             print(f"nbship: downgrading {plan.database} from {plan.live} to {plan.expects}")
             result = runtime.migrate(previous.images, plan.database, "downgrade", str(plan.expects))
             if result.returncode != 0:
@@ -626,10 +629,21 @@ def _bring_back(
                 f"--restore-data restores {snapshot.file} (taken {snapshot.taken_at}) into "
                 f"{plan.database}: {counted} would be lost. Say --yes to go on"
             )
+        kept.append(_keep(stack, plan, "restore"))
         folder.restore(stack.project, stack.orchestrator, snapshot)
         print(f"nbship: restored {plan.database} from {snapshot.file}: {counted} discarded")
         done.append(f"restored {plan.database} from {snapshot.file}, {counted} discarded")
-    return done
+    return done, kept
+
+
+def _keep(stack: Stack, plan: schemas.Plan, how: str) -> str:
+    """Snapshot PLAN's database as it is, before a HOW ("restore", "downgrade") changes it."""
+    reason = f"before the {how} of {plan.database} from {plan.live} to {plan.expects}"
+    snapshot = stack.snapshots.take(
+        stack.project, stack.orchestrator, plan.database, plan.live, reason
+    )
+    print(f"nbship: kept {plan.database} as it was in {snapshot.file}", flush=True)
+    return snapshot.file
 
 
 def wait_healthy(stack: Stack, images: dict[str, str], runtime: Runtime | None = None) -> list[str]:
