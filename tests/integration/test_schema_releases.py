@@ -82,17 +82,25 @@ def migration(revision: str, down: str, change: str, upgrade: str, downgrade: st
 
 @dataclass
 class SchemaStack:
-    """A stack of its own, deployed from the session's registry with the nbship CLI."""
+    """A stack of its own, deployed with the nbship CLI from a registry of its own: these
+    releases' version tags (and `latest`) never reach the session's registry, which the other
+    tests read."""
 
     pipeline: Pipeline
     state: Path
     gateway_port: int
+    registry_port: int
 
     @property
     def env(self) -> dict[str, str]:
-        env_file = self.state / "stack.env"
         return stack_env(
-            self.project, self.gateway_port, env_file, INVOKE_NBSHIP_STATE_DIR=str(self.state)
+            self.project,
+            self.gateway_port,
+            self.state / "stack.env",
+            INVOKE_NBSHIP_STATE_DIR=str(self.state),
+            INVOKE_NBSHIP_REGISTRY=f"localhost:{self.registry_port}",
+            INVOKE_NBSHIP_REGISTRY_PROJECT=f"{self.project}-registry",
+            INVOKE_NBSHIP_REGISTRY_VOLUME=f"{self.project}-registry-data",
         )
 
     @property
@@ -146,7 +154,8 @@ class SchemaStack:
 
 @pytest.fixture(scope="module")
 def schema_stack(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """EXPAND, CONTRACT and BROKEN built and pushed; a stack of their own, removed after."""
+    """EXPAND, CONTRACT and BROKEN built and pushed with V1 to a registry of their own; a
+    stack of their own; both removed after."""
     # (Only inventory is built: each release's other images are V1's.)
     base = pipeline.checkout
     expand = {
@@ -163,7 +172,11 @@ def schema_stack(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -
         f"{VERSIONS}/0003_stars.py": migration("0003", "0002", "expand", FAIL_HALF_WAY, "    pass")
     }
     built = []
+    state = tmp_path_factory.mktemp("schema-state")
+    stack = SchemaStack(pipeline, state, free_port(), free_port())
     try:
+        stack.invoke("registry.up")
+        stack.invoke("push", "--version", V1)
         checkouts = {}
         for version, source, files in (
             (EXPAND, base, expand),
@@ -182,16 +195,14 @@ def schema_stack(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -
                     ["docker", "tag", f"nbship/{image}:{V1}", f"nbship/{image}:{version}"],
                     check=True,
                 )
-            pipeline.invoke("push", "--version", version)
-        state = tmp_path_factory.mktemp("schema-state")
-        stack = SchemaStack(pipeline, state, free_port())
-        try:
-            yield stack
-        finally:
-            stack.invoke("down", "--remove-data", check=False)
-            remove_compose_project(stack.project)
-            shutil.rmtree(state, ignore_errors=True)
+            stack.invoke("push", "--version", version)
+        yield stack
     finally:
+        stack.invoke("down", "--remove-data", check=False)
+        remove_compose_project(stack.project)
+        stack.invoke("registry.down", "--remove-data", check=False)
+        remove_compose_project(f"{stack.project}-registry")
+        shutil.rmtree(state, ignore_errors=True)
         for version in built:  # this session's own inventory content: never reused
             shown = subprocess.run(
                 ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}",
