@@ -18,6 +18,7 @@ from pathlib import Path
 from nbship.deploy import schema as schemas
 from nbship.deploy.snapshots import Snapshots, human_size, row_counts
 from nbship.deploy.status import running_container
+from nbship.errors import NbshipError
 from nbship_bench.results import Metric, Result
 from nbship_bench.stack import BenchStack
 
@@ -37,7 +38,7 @@ def run(s: BenchStack, orders: int = 100_000, repeats: int = 3) -> Result:
     project, orchestrator = s.stack.project, s.stack.orchestrator
     container = running_container(project, orchestrator, DATABASE)
     if container is None:
-        raise RuntimeError(f"{DATABASE} of {project!r} is not running")
+        raise NbshipError(f"{DATABASE} of {project!r} is not running")
     s.compose(
         "exec", "-T", DATABASE, "sh", "-c",
         f'psql -q -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "{FILL.format(orders=orders)}"',
@@ -59,7 +60,7 @@ def run(s: BenchStack, orders: int = 100_000, repeats: int = 3) -> Result:
             restores.append(time.perf_counter() - started)
     after = row_counts(container).get("orders", 0)
     if after != rows:
-        raise RuntimeError(f"the restore left {after} orders, not the {rows} it was taken with")
+        raise NbshipError(f"the restore left {after} orders, not the {rows} it was taken with")
     take, restore = statistics.median(takes), statistics.median(restores)
     return Result(
         name="snapshot",

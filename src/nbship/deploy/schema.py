@@ -23,7 +23,6 @@ from nbship.errors import NbshipError
 
 # Alembic keeps one row per head; several rows are a branched history.
 QUERY = "SELECT version_num FROM alembic_version ORDER BY version_num"
-PSQL = f'psql --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAq -c "{QUERY}"'
 TIMEOUT_SECONDS = 15
 
 # database -> {"expects": revision or None, "live": revision or None}
@@ -89,10 +88,7 @@ def live(project: str, orchestrator: str, database: str) -> str | None:
     if container is None:
         return None
     try:
-        result = subprocess.run(
-            ["docker", "exec", container, "sh", "-c", PSQL],
-            capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-        )  # fmt: skip
+        result = psql(container, QUERY, timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         return None
     revisions = result.stdout.split()
@@ -106,6 +102,18 @@ def log_message(line: str) -> str:
     except ValueError:
         return line.strip()
     return str(record.get("message", line)) if isinstance(record, dict) else line.strip()
+
+
+def psql(
+    container: str, query: str, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """QUERY run by psql in the database CONTAINER over its local socket, as the database's own
+    user (no password leaves the container); rows unaligned, one per line, fields split by "|"."""
+    shell = f'psql --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAq -F "|" -c "{query}"'
+    return subprocess.run(
+        ["docker", "exec", container, "sh", "-c", shell],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
 
 
 def describe(schema: Schema) -> str:

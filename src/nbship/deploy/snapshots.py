@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nbship.deploy.schema import psql
 from nbship.deploy.status import running_container
 from nbship.errors import NbshipError
 from nbship.files import atomic_write
@@ -200,10 +201,7 @@ def written_since(project: str, orchestrator: str, snapshot: Snapshot) -> dict[s
 
 def row_counts(container: str) -> dict[str, int]:
     """Exact row counts of the tables in the database of CONTAINER (psql over its socket)."""
-    query = f'psql --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAq -F "|" -c "{COUNT_ROWS}"'
-    result = subprocess.run(
-        ["docker", "exec", container, "sh", "-c", query], capture_output=True, text=True
-    )
+    result = psql(container, COUNT_ROWS)
     if result.returncode != 0:
         said = result.stderr.strip().splitlines()
         raise NbshipError(f"cannot count the rows of {container[:12]}: {said[-1] if said else ''}")

@@ -306,14 +306,10 @@ class ComposeRuntime:
         started = self.stack.compose(images, "up", "--detach", "--no-deps", database, check=False)
         if started.returncode != 0:
             return started
-        deadline = time.monotonic() + self.stack.wait_timeout
-        while True:
-            own = [c for c in self.containers() if c.service == database]
-            if own and all(self.state(c) == "healthy" for c in own):
-                break
-            if time.monotonic() > deadline:
-                return subprocess.CompletedProcess(["up"], 1, "", f"{database} is not healthy")
-            time.sleep(POLL_SECONDS)
+        own = [c.id for c in self.containers() if c.service == database]
+        problems = self.wait(own, time.monotonic() + self.stack.wait_timeout) if own else [database]
+        if problems:
+            return subprocess.CompletedProcess(["up"], 1, "", f"not healthy: {', '.join(problems)}")
         app = schemas.app_of(database)
         # Detached, then waited for: the compose this runs with has been seen to exit 0 from
         # `run --rm` whose command failed, so the container's own exit code is read instead.
