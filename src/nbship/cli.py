@@ -13,7 +13,7 @@ import importlib.util
 from invoke.collection import Collection
 from invoke.program import Program
 
-from nbship.tasks import _common, data, image, nb, project, registry, release, version
+from nbship.tasks import _common, cluster, data, image, nb, project, registry, release, version
 
 
 def namespace() -> Collection:
@@ -39,7 +39,7 @@ def namespace() -> Collection:
         from nbship.tasks import bench
 
         ns.add_collection(bench.ns)
-    for collection in (image.ns, nb.ns, registry.ns, version.ns):
+    for collection in (cluster.ns, image.ns, nb.ns, registry.ns, version.ns):
         ns.add_collection(collection)
     # Sub-collections' defaults are merged here too, so root tasks (demo) that call them see them.
     ns.configure({"nbship": _common.DEFAULTS, **nb.ns.configuration()})

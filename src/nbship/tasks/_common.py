@@ -21,6 +21,7 @@ from nbship.paths import ROOT
 # The stack and registry clients load requests: imported where a task asks for one, since every
 # command, even `invoke --list`, imports this module (issue 13's start-up budget).
 if TYPE_CHECKING:
+    from nbship.cluster.local import LocalCluster
     from nbship.deploy.stack import Stack
     from nbship.registry.client import Registry
     from nbship.registry.local import LocalRegistry
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "snapshots_keep": 10,
     # "compose" (this host) or "swarm" (docker stack deploy from this manager); --swarm sets it
     "orchestrator": "compose",
+    # `invoke cluster.up`: engines in network namespaces on this machine (nbship.cluster.local)
+    "cluster": {"name": "nbship", "size": 3, "subnet": "10.213.0"},
 }
 
 
@@ -202,3 +205,17 @@ def local_registry(c: Context, address: str | None = None) -> LocalRegistry:
             f"{address or cfg.registry} is not a local registry (expected localhost:PORT)"
         )
     return LocalRegistry(port=int(port), project=cfg.registry_project, volume=cfg.registry_volume)
+
+
+def local_cluster(c: Context, size: int = 0, name: str = "", subnet: str = "") -> LocalCluster:
+    """The configured local cluster, with what a task's flags say instead; its engines pull
+    from the configured registry's port."""
+    from nbship.cluster.local import LocalCluster
+
+    cfg = conf(c)
+    return LocalCluster(
+        name=name or str(cfg.cluster.name),
+        size=size or int(cfg.cluster.size),
+        subnet=subnet or str(cfg.cluster.subnet),
+        registry_ports=(local_registry(c).port,),
+    )
