@@ -308,3 +308,19 @@ def broken_release(pipeline: Pipeline) -> str:
             capture_output=True,
         )
     return broken
+
+
+# V1's gateway, databases and broker with V2's inventory and billing: a release that changes
+# only the two apps, pushed by digest as a release is (a set of digests).
+APPS_ONLY = "0.1.1-apps"
+APPS = ("inventory-app", "billing-app")
+
+
+def push_apps_only_release(address: str) -> None:
+    """Tag APPS_ONLY in the registry at the exact manifests of V1 and V2 (nothing is pushed)."""
+    registry = Registry(address)
+    for image in IMAGES:
+        source = V2 if image.name in APPS else V1
+        manifest = registry.manifest(image.repository, source)
+        assert manifest is not None, f"{image.repository}:{source} is not in the registry"
+        registry.put_manifest(image.repository, APPS_ONLY, manifest)

@@ -9,27 +9,12 @@ import pytest
 import requests
 from polling import eventually
 
-from nbship.catalogue import IMAGES
-from nbship.registry.client import Registry
+from conftest import APPS, APPS_ONLY, push_apps_only_release
 from nbship_bench.release import SteadyClient
 
 pytestmark = pytest.mark.integration
 
 V1, V2 = "0.1.0", "0.2.0"
-# V1's gateway, databases and broker with V2's inventory and billing: a release that changes
-# only the two apps, pushed by digest as a release is (a set of digests).
-APPS_ONLY = "0.1.1-apps"
-APPS = ("inventory-app", "billing-app")
-
-
-def _push_apps_only_release(address: str) -> None:
-    """Tag APPS_ONLY in the registry at the exact manifests of V1 and V2 (nothing is pushed)."""
-    registry = Registry(address)
-    for image in IMAGES:
-        source = V2 if image.name in APPS else V1
-        manifest = registry.manifest(image.repository, source)
-        assert manifest is not None, f"{image.repository}:{source} is not in the registry"
-        registry.put_manifest(image.repository, APPS_ONLY, manifest)
 
 
 def _containers(stack: Any) -> dict[str, str]:
@@ -45,7 +30,7 @@ def _stored(stack: Any, message_ids: list[str]) -> bool:
 
 def test_apps_replaced_under_load_fail_no_request_and_lose_no_order(stack: Any) -> None:
     line = stack.pipeline
-    _push_apps_only_release(line.registry)
+    push_apps_only_release(line.registry)
     line.invoke("deploy", "--version", V1)
     movie = requests.post(
         f"{stack.gateway_url}/api/movies",

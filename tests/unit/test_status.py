@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,3 +97,15 @@ def test_each_database_schema_is_shown_beside_what_the_live_code_expects() -> No
     assert json.loads(status.as_json())["schema"] == schema
     # A schema ahead of the code is what an expand-only rollback leaves: not a problem.
     assert status.problems == []
+
+
+def test_on_swarm_each_task_names_the_node_it_runs_on() -> None:
+    state = {"Status": "running", "StartedAt": "2026-12-06T09:58:20Z"}
+    each = _service(container(state), "compose", "nbship", {REF}, NOW)
+    tasks = [replace(each, container=f"nbship_inventory-app.{k}", node=f"n{k}") for k in (1, 2)]
+    table = StackStatus("nbship", "swarm", LIVE, tasks, ("inventory-app",)).as_table()
+    rows = table.splitlines()[1:]
+    assert rows[0].split()[-1] == "NODE"
+    assert [row.split()[-1] for row in rows[1:]] == ["n1", "n2"]
+    # On compose (no node) the column is left out.
+    assert "NODE" not in StackStatus("nbship", "compose", LIVE, [each], ()).as_table()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from alembic import context
-from sqlalchemy import Connection, Engine, MetaData, create_engine, pool
+from sqlalchemy import Connection, Engine, MetaData, create_engine, pool, text
 from sqlalchemy.exc import OperationalError
 from tenacity import (
     Retrying,
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # starts an app only once its database is healthy; Swarm has no start order, and replaces a
 # database (stop-first) while a release's new app tasks start, so there it may not answer yet.
 CONNECT_WAIT_SECONDS = 90.0
+# The PostgreSQL advisory lock every migration run of a database takes (any fixed bigint).
+LOCK_KEY = 0x6E62_7368_6970  # "nbship"
 
 
 def run(target_metadata: MetaData, service: str) -> None:
@@ -48,6 +50,10 @@ def run(target_metadata: MetaData, service: str) -> None:
     with connect_when_ready(engine) as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
+            # On Swarm each app task migrates as it starts, and two replicas start together:
+            # the second waits here for the first's transaction, then finds the schema at head.
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             context.run_migrations()
 
 

@@ -190,6 +190,16 @@ class LocalCluster:
         shutil.rmtree(self.run_dir, ignore_errors=True)
         shutil.rmtree(DATA_ROOT / self.name, ignore_errors=True)
 
+    def kill(self, node: Node) -> None:
+        """Lose NODE as a machine that loses power would: off the network first, then its
+        containers, its engine and everything else in its namespace killed at once. Swarm sees
+        the node down once its heartbeats stop; `down` still cleans up after it."""
+        _ip("-n", node.name, "link", "set", "eth0", "down", check=False)
+        ids = node.docker("ps", "-q", check=False).stdout.split()
+        pids = node.docker("inspect", "--format", "{{.State.Pid}}", *ids, check=False).stdout
+        for pid in [*pids.split(), _read_pid(node.run_dir / "dockerd.pid"), *_netns_pids(node)]:
+            _kill(int(pid) if pid else None, signal.SIGKILL)
+
     def _made_nodes(self) -> list[Node]:
         """This size's nodes, and any other NAME-nK namespace (a cluster made larger)."""
         listed = _ip("netns", "list", check=False).stdout.split()

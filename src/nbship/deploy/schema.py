@@ -65,15 +65,35 @@ def shipped(images: dict[str, str]) -> dict[str, Steps]:
 
 @functools.lru_cache(maxsize=64)
 def _labels(ref: str) -> tuple[tuple[str, str], ...]:
-    """The labels of local image REF (none when it is not here). Deploys name images by digest,
-    which never changes what it names: each is inspected once per process."""
+    """The labels of image REF: the local image's, else (on a Swarm manager that does not run
+    it) its registry's; none when neither has it. Deploys name images by digest, which never
+    changes what it names: each is looked up once per process."""
     shown = docker.docker(
         "image", "inspect", "--format", "{{json .Config.Labels}}", ref, check=False
     )
-    if shown.returncode != 0:
-        return ()
-    labels = json.loads(shown.stdout or "null") or {}
+    if shown.returncode == 0:
+        labels = json.loads(shown.stdout or "null") or {}
+    else:
+        labels = _registry_labels(ref)
     return tuple(sorted((str(key), str(value)) for key, value in labels.items()))
+
+
+def _registry_labels(ref: str) -> dict[str, str]:
+    """The labels of REF (REGISTRY/REPOSITORY[:TAG]@DIGEST) in its registry; {} if unreadable."""
+    # Here, not at the top: requests is slow to import and most commands never need it.
+    from nbship.registry.client import Registry
+
+    name, _, digest = ref.partition("@")
+    host, _, repository = name.partition("/")
+    head, colon, tag = repository.rpartition(":")
+    if colon and "/" not in tag:
+        repository = head
+    if not (digest and repository):
+        return {}
+    try:
+        return Registry(host).labels(repository, digest)
+    except NbshipError:
+        return {}
 
 
 def expected(ref: str) -> str | None:

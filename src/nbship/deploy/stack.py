@@ -49,12 +49,15 @@ class Stack:
     wait_timeout: int = 240
     orchestrator: str = "compose"
     snapshots_keep: int = DEFAULT_KEEP
+    swarm_replicas: int = 2
 
     def __post_init__(self) -> None:
         if self.orchestrator not in ORCHESTRATORS:
             raise NbshipError(
                 f"unknown orchestrator {self.orchestrator!r}: use one of {', '.join(ORCHESTRATORS)}"
             )
+        if self.swarm_replicas < 1:
+            raise NbshipError(f"swarm_replicas is {self.swarm_replicas}: run at least 1 task")
 
     @property
     def ledger(self) -> Ledger:
@@ -75,7 +78,10 @@ class Stack:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        """Where the gateway answers: this host on compose; on Swarm, the address of the node
+        its task runs on (a manager of this machine's own swarm answers on 127.0.0.1 too)."""
+        host = swarm.gateway_address(self.project) if self.orchestrator == "swarm" else None
+        return f"http://{host or '127.0.0.1'}:{self.gateway_port}"
 
     def environment(self, images: dict[str, str]) -> dict[str, str]:
         settings = envfile.ensure(self.env_file, ENV_EXAMPLE)
@@ -85,6 +91,9 @@ class Stack:
         # On compose, a deploy migrates each database once, as a step before the apps start
         # (ComposeRuntime.migrate); on Swarm the apps still migrate as they start.
         env["NBSHIP_MIGRATE_ON_START"] = "0" if self.orchestrator == "compose" else "1"
+        # Tasks per stateless app on Swarm (spread over the nodes); compose runs one of each.
+        replicas = 1 if self.orchestrator == "compose" else self.swarm_replicas
+        env["NBSHIP_APP_REPLICAS"] = str(replicas)
         return env
 
     def compose(

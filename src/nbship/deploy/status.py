@@ -2,7 +2,8 @@
 
 Read from the Docker engine (containers found by the labels compose and Swarm put on them, not by
 name) and from the release ledger: nothing is asked of the services themselves, so a stack whose
-gateway is down still answers. On Swarm only the running containers on this node are seen.
+gateway is down still answers. On Swarm the stack's running tasks are read from the manager,
+with the node each runs on; a task's version is the ledger's when it runs an image the ledger pins.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class ServiceStatus:
     started_at: str | None
     uptime_seconds: int | None
     in_ledger: bool
+    # The Swarm node (host name) the task runs on; None on compose, where it is this host.
+    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,13 @@ class StackStatus:
             )
         lines = [f"{self.orchestrator} stack {self.project!r}: {head}"]
         if not self.services:
-            lines.append("no containers of this stack exist on this Docker engine")
+            where = "in this swarm" if self.orchestrator == "swarm" else "on this Docker engine"
+            lines.append(f"no containers of this stack exist {where}")
             return "\n".join(lines)
-        rows = [("SERVICE", "VERSION", "DIGEST", "HEALTH", "UPTIME", "LEDGER")]
+        columns = 7 if any(each.node for each in self.services) else 6  # NODE on Swarm only
+        rows: list[tuple[str, ...]] = [
+            ("SERVICE", "VERSION", "DIGEST", "HEALTH", "UPTIME", "LEDGER", "NODE")
+        ]
         for each in self.services:
             ledger = "-" if self.live is None else ("live" if each.in_ledger else "differs")
             rows.append(
@@ -115,9 +122,11 @@ class StackStatus:
                     each.health,
                     _duration(each.uptime_seconds),
                     ledger,
+                    each.node or "",
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        rows = [row[:columns] for row in rows]
+        widths = [max(len(row[i]) for row in rows) for i in range(columns)]
         for row in rows:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         for database, revisions in self.schema.items():
@@ -141,20 +150,63 @@ def read(
     SCHEMA is what the runtime read of its databases (Runtime.schema), shown as it is.
     """
     docker.ensure_daemon()
-    project_label, _ = STACK_LABELS[orchestrator]
-    # Swarm keeps its replaced tasks' containers: only the running ones are the stack now.
-    which = ["--all"] if orchestrator == "compose" else ["--filter", "status=running"]
-    ids = docker.docker(
-        "ps", *which, "--quiet", "--no-trunc", "--filter", f"label={project_label}={project}"
-    ).stdout.split()
-    details: list[dict[str, Any]] = []
-    if ids:
-        details = json.loads(docker.docker("container", "inspect", *ids).stdout)
     pinned = set(live.images.values()) if live else set()
     now = datetime.now(UTC)
-    services = [_service(container, orchestrator, project, pinned, now) for container in details]
+    if orchestrator == "swarm":
+        services = _swarm_tasks(project, live, pinned, now)
+    else:
+        project_label, _ = STACK_LABELS[orchestrator]
+        ids = docker.docker(
+            "ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={project_label}={project}"
+        ).stdout.split()
+        details: list[dict[str, Any]] = []
+        if ids:
+            details = json.loads(docker.docker("container", "inspect", *ids).stdout)
+        services = [
+            _service(container, orchestrator, project, pinned, now) for container in details
+        ]
     services.sort(key=lambda each: (each.service, each.container))
     return StackStatus(project, orchestrator, live, services, expected, schema or {})
+
+
+def _swarm_tasks(
+    project: str, live: Release | None, pinned: set[str], now: datetime
+) -> list[ServiceStatus]:
+    """The stack's tasks that should be running (replaced ones are kept by Swarm: not those),
+    on whichever node. Swarm reports a task with a health check as running only once healthy."""
+    listed = docker.docker(
+        "stack", "ps", project, "--no-trunc", "--filter", "desired-state=running",
+        "--format", "{{json .}}", check=False,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    if not rows:
+        return []
+    inspected = docker.docker("inspect", "--type", "task", *(row["ID"] for row in rows)).stdout
+    changed = {
+        task["ID"]: task.get("Status", {}).get("Timestamp") for task in json.loads(inspected)
+    }
+    services = []
+    for row in rows:
+        image = str(row.get("Image", ""))
+        state = str(row.get("CurrentState", "unknown")).split(" ", 1)[0].lower()
+        in_ledger = _pinned(image, pinned)
+        since = _parse_time(changed.get(row["ID"])) if state == "running" else None
+        services.append(
+            ServiceStatus(
+                service=str(row["Name"]).removeprefix(f"{project}_").rsplit(".", 1)[0],
+                container=str(row["Name"]),
+                version=live.version if live is not None and in_ledger else None,
+                image=image,
+                digest=image.partition("@")[2] or None,
+                state=state,
+                health="healthy" if state == "running" else state,
+                started_at=since.isoformat(timespec="seconds") if since else None,
+                uptime_seconds=int((now - since).total_seconds()) if since else None,
+                in_ledger=in_ledger,
+                node=str(row.get("Node") or "?"),
+            )
+        )
+    return services
 
 
 def _service(

@@ -143,6 +143,27 @@ def swarm_state() -> str:
     return state or "unknown"
 
 
+def gateway_address(project: str, service: str = "api-gateway-app") -> str | None:
+    """The address of the node running PROJECT's SERVICE task, where its port is published
+    (`mode: host`): the address the node advertised to the swarm. None when no task runs."""
+    task = docker.run(
+        ["docker", "service", "ps", f"{project}_{service}", "--quiet",
+         "--filter", "desired-state=running"],
+        capture=True, check=False,
+    ).stdout.split()  # fmt: skip
+    if not task:
+        return None
+    node = docker.run(
+        ["docker", "inspect", "--type", "task", "--format", "{{.NodeID}}", task[0]],
+        capture=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    address = docker.run(
+        ["docker", "node", "inspect", "--format", "{{.Status.Addr}}", node],
+        capture=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return address if address and address != "0.0.0.0" else None
+
+
 # How long a teardown waits for the stack's containers to go before removing its volumes.
 DOWN_TIMEOUT_SECONDS = 90
 

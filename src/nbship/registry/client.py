@@ -334,6 +334,20 @@ class Registry:
             )
         return response.headers.get("Docker-Content-Digest") or manifest.digest
 
+    def labels(self, repository: str, reference: str) -> dict[str, str]:
+        """The labels of the image REPOSITORY@REFERENCE, read from its config blob: what
+        `docker image inspect` shows, without pulling the image ({} when it is not here)."""
+        found = self.manifest(repository, reference)
+        digest = (json.loads(found.body).get("config") or {}).get("digest") if found else None
+        if not digest:
+            return {}
+        path = f"{self.prefix}{repository}/blobs/{digest}"
+        response = self._request("GET", path, repository=repository)
+        if response.status_code != 200:
+            return {}
+        labels = (response.json().get("config") or {}).get("Labels") or {}
+        return {str(key): str(value) for key, value in labels.items()}
+
     def config_digest(self, repository: str, tag: str) -> str | None:
         """The image ID (config digest) behind a tag, to compare with a local image."""
         found = self.manifest(repository, tag)

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "snapshots_keep": 10,
     # "compose" (this host) or "swarm" (docker stack deploy from this manager); --swarm sets it
     "orchestrator": "compose",
+    # Tasks of each stateless app (inventory, billing) on Swarm, spread over the nodes
+    "swarm_replicas": 2,
     # `invoke cluster.up`: engines in network namespaces on this machine (nbship.cluster.local)
     "cluster": {"name": "nbship", "size": 3, "subnet": "10.213.0"},
 }
@@ -186,6 +188,7 @@ def stack(c: Context, swarm: bool = False) -> Stack:
         wait_timeout=int(cfg.wait_timeout),
         orchestrator="swarm" if swarm else str(cfg.orchestrator),
         snapshots_keep=int(cfg.snapshots_keep),
+        swarm_replicas=int(cfg.swarm_replicas),
     )
 
 
