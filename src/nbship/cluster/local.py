@@ -51,6 +51,7 @@ TOOLS = {
     "unshare": "util-linux",
     "dockerd": "docker.io",
     "socat": "socat",
+    "setsid": "util-linux",
     "iptables": "iptables",
 }
 ENGINE_START_SECONDS = 60
@@ -278,13 +279,10 @@ class LocalCluster:
             "nsenter", f"--net={node.netns}", "unshare", "--uts",
             "sh", "-c", 'hostname "$0" && exec "$@"', node.name, *dockerd,
         ]  # fmt: skip
-        with node.log.open("ab") as log:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        pid = _daemon(command, node.log, node.run_dir / "engine.pid")
         deadline = time.monotonic() + ENGINE_START_SECONDS
         while not node.answers():
-            if process.poll() is not None or time.monotonic() > deadline:
+            if not _alive(pid) or time.monotonic() > deadline:
                 raise NbshipError(
                     f"engine {node.name} did not start (see {node.log}): {_tail(node.log)}"
                 )
@@ -309,13 +307,9 @@ class LocalCluster:
         """Start COMMAND in the background, its pid in RUN_DIR/NAME.pid; fail if it exits at
         once (a port already taken, say)."""
         log = self.run_dir / f"{name}.log"
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        (self.run_dir / f"{name}.pid").write_text(f"{process.pid}\n")
+        pid = _daemon(command, log, self.run_dir / f"{name}.pid")
         time.sleep(0.2)
-        if process.poll() is not None:
+        if not _alive(pid):
             raise NbshipError(f"{' '.join(command[:2])} for {name} exited: {_tail(log)}")
 
     def _form_swarm(self) -> None:
@@ -344,6 +338,24 @@ def _require_tools() -> None:
         raise NbshipError(
             f"a local cluster needs {', '.join(missing)}: apt-get install {' '.join(missing)}"
         )
+
+
+def _daemon(command: list[str], log: Path, pid_file: Path) -> int:
+    """Start COMMAND as a daemon (its own session, not this process's child, so nothing here
+    waits for it), output appended to LOG; its pid, which it also writes to PID_FILE."""
+    pid_file.unlink(missing_ok=True)
+    shell = 'echo $$ > "$0" && exec "$@"'
+    with log.open("ab") as out:
+        subprocess.run(
+            ["setsid", "--fork", "sh", "-c", shell, str(pid_file), *command],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 5
+    while (pid := _read_pid(pid_file)) is None:
+        if time.monotonic() > deadline:
+            raise NbshipError(f"{command[0]} did not start (see {log}): {_tail(log)}")
+        time.sleep(0.05)
+    return pid
 
 
 def _storage_driver() -> str:
@@ -389,13 +401,13 @@ def _read_pid(path: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether PID runs: a zombie (exited, not yet reaped by an init that may never reap it)
+    does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _kill(pid: int | None, sig: signal.Signals) -> None:
