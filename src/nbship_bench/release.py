@@ -53,7 +53,6 @@ from nbship_bench.stack import free_port
 NAME = "release"
 TITLE = "Deploy, rollback, roll-forward and the edit loop under steady load"
 PROJECT = "nbship-bench-release"
-STATE_DIR = BUILD / "bench-release-state"
 READ_EVERY, ORDER_EVERY = 0.05, 0.1
 # A slow answer on a busy machine is not a dropped request: only no answer in this long is.
 TIMEOUT_SECONDS = 30
@@ -293,18 +292,20 @@ def stored(bench: Bench, message_ids: list[str]) -> int:
 
 
 @contextmanager
-def private_setup(version: semver.Version) -> Iterator[Bench]:
-    """A private registry holding VERSION and a stack running it; both removed afterwards."""
+def private_setup(version: semver.Version, project: str = PROJECT) -> Iterator[Bench]:
+    """A private registry holding VERSION and a compose stack PROJECT running it; both removed
+    afterwards."""
     docker.ensure_daemon()
     images.require_local(version, [image.name for image in catalogue.IMAGES])
     registry = LocalRegistry(
-        port=free_port(), project=f"{PROJECT}-registry", volume=f"{PROJECT}-registry-data"
+        port=free_port(), project=f"{project}-registry", volume=f"{project}-registry-data"
     )
+    state_dir = BUILD / f"{project}-state"
     stack = deploying.Stack(
-        project=PROJECT,
+        project=project,
         gateway_port=free_port(),
-        state_dir=STATE_DIR,
-        env_file=STATE_DIR / "stack.env",
+        state_dir=state_dir,
+        env_file=state_dir / "stack.env",
     )
     registry.up()
     try:
@@ -314,10 +315,10 @@ def private_setup(version: semver.Version) -> Iterator[Bench]:
     finally:
         current = stack.ledger.current()
         pinned = current.images if current else {i.name: "none" for i in catalogue.IMAGES}
-        print(f"nbship: removing stack {PROJECT!r} and its registry")
+        print(f"nbship: removing stack {project!r} and its registry")
         stack.compose(pinned, "down", "--volumes", "--remove-orphans", check=False)
         registry.down(remove_data=True)
-        shutil.rmtree(STATE_DIR / PROJECT, ignore_errors=True)
+        shutil.rmtree(state_dir / project, ignore_errors=True)
 
 
 def run(version: semver.Version) -> Result:

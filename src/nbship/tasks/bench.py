@@ -184,6 +184,22 @@ def release(c: Context, keep_images: bool = False) -> None:
             release_bench.cleanup()
 
 
+@task(help=KEEP_IMAGES_HELP)
+def swarm(c: Context, keep_images: bool = False) -> None:
+    """Rollback on a three-node swarm (target 10 s) beside compose, a node drained and lost.
+
+    Needs root, iproute2 and socat: the swarm is engines in network namespaces of this machine
+    (`invoke cluster.up`'s kind, under the name nbbench), removed afterwards.
+    """
+    from nbship_bench import swarm as swarm_bench
+
+    try:
+        _record(swarm_bench.run, versions.current())
+    finally:
+        if not keep_images:
+            swarm_bench.cleanup()
+
+
 @task(
     help={
         "orders": "orders to fill billing-db with",
@@ -295,5 +311,16 @@ def report(c: Context) -> None:
 
 
 ns = Collection(
-    "bench", run_all, startup, audit, gateway, billing, snapshot, size, rebuild, release, report
+    "bench",
+    run_all,
+    startup,
+    audit,
+    gateway,
+    billing,
+    snapshot,
+    size,
+    rebuild,
+    release,
+    swarm,
+    report,
 )
