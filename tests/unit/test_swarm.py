@@ -142,6 +142,9 @@ def task(state: str, image: str = IMAGE, error: str = "") -> dict[str, str]:
         ([task("Running 1 second ago"), task("Running 9 seconds ago", image="x@old")], "2/1",
          "updating"),
         ([task("Running 5 seconds ago")], "1/2", "1 of 2 tasks running"),
+        # Two new tasks healthy while the two they replace drain: Replicas counts all four.
+        ([task("Running 1 second ago"), task("Running 2 seconds ago")], "4/2", "healthy"),
+        ([task("Running 1 second ago")], "1/1 (max 1 per node)", "healthy"),
         ([], "0/1", "no task running"),
     ],
 )  # fmt: skip

@@ -306,7 +306,9 @@ class SwarmRuntime:
 
 
 def _service_state(service: Mapping[str, str], tasks: list[dict[str, str]]) -> str:
-    """ "healthy", or what SERVICE (a `docker stack services` row) waits for, from its TASKS."""
+    """ "healthy", or what SERVICE (a `docker stack services` row) waits for, from TASKS (those
+    Swarm wants running). A replaced task that is still draining (desired state shutdown, so no
+    longer among TASKS) does not hold the release back: it finishes its requests on its own."""
     if not tasks:
         return "no task running"
     for task in tasks:
@@ -316,7 +318,8 @@ def _service_state(service: Mapping[str, str], tasks: list[dict[str, str]]) -> s
             return f"{state} ({error[:120]})" if error else state or "unknown"
     if any(task.get("Image") != service.get("Image") for task in tasks):
         return "updating"
-    running, _, wanted = service.get("Replicas", "").partition("/")
-    if running != wanted:
-        return f"{running or 0} of {wanted or '?'} tasks running"
+    _, _, wanted = service.get("Replicas", "").partition("/")
+    wanted = wanted.split(" ", 1)[0]
+    if not wanted.isdigit() or len(tasks) < int(wanted):
+        return f"{len(tasks)} of {wanted or '?'} tasks running"
     return "healthy"
