@@ -7,6 +7,7 @@ and taken down; this host's engine, its swarm state and the compose stack on it 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from nbship.catalogue import IMAGES, stack_services
 from nbship.cluster.local import LocalCluster, Node
 from nbship.deploy.stack import Stack
 from nbship.deploy.swarm import stack_file, swarm_state
+from nbship.registry.local import LocalRegistry
+from nbship.registry.push import login
 from nbship_bench.release import SteadyClient
 from nbship_bench.stack import free_port
 
@@ -36,12 +39,34 @@ HOST_SWARM_STATE: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def cluster(pipeline: Any, stack: Any) -> Iterator[LocalCluster]:
+def auth_registry(pipeline: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second registry, with its login required, holding one image of V1; removed after."""
+    local = LocalRegistry(
+        port=free_port(),
+        project=f"{pipeline.project}-authreg",
+        volume=f"{pipeline.project}-authreg-data",
+        auth_dir=tmp_path_factory.mktemp("authreg"),
+    )
+    local.up(auth=True)
+    try:
+        login(local.client())  # this host's docker CLI, as `invoke push` logs in
+        ref = f"{local.address}/nbship/api-gateway-app:{V1}"
+        subprocess.run(["docker", "tag", f"nbship/api-gateway-app:{V1}", ref], check=True)
+        subprocess.run(["docker", "push", "--quiet", ref], check=True, capture_output=True)
+        yield local
+    finally:
+        subprocess.run(["docker", "logout", local.address], capture_output=True)
+        local.down(remove_data=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(pipeline: Any, stack: Any, auth_registry: Any) -> Iterator[LocalCluster]:
     """Three engines in network namespaces, formed into a swarm, pulling from the pipeline's
-    registry; removed (engines, namespaces, image stores) afterwards. The compose STACK runs on
-    this host's engine meanwhile, as a user's demo would."""
+    registry (and AUTH_REGISTRY); removed (engines, namespaces, image stores) afterwards. The
+    compose STACK runs on this host's engine meanwhile, as a user's demo would."""
     HOST_SWARM_STATE.setdefault("before", swarm_state())
-    made = LocalCluster(CLUSTER_NAME, 3, CLUSTER_SUBNET, (pipeline.registry_port,))
+    ports = (pipeline.registry_port, auth_registry.port)
+    made = LocalCluster(CLUSTER_NAME, 3, CLUSTER_SUBNET, ports)
     made.up()
     try:
         yield made
@@ -191,6 +216,35 @@ def test_cluster_is_three_engines_with_empty_image_stores(cluster: LocalCluster)
     assert swarm_state() == HOST_SWARM_STATE["before"]
 
 
+def test_workers_pull_from_a_registry_with_auth_only_with_the_login_handed_over(
+    cluster: LocalCluster, auth_registry: Any
+) -> None:
+    ref = f"{auth_registry.address}/nbship/api-gateway-app:{V1}"
+    worker = cluster.nodes[1]
+    refused = worker.docker("pull", ref, check=False)
+    assert refused.returncode != 0 and "auth" in refused.stderr.lower(), refused.stderr
+    # A service created with --with-registry-auth carries this host's login to the node.
+    env = {**os.environ, "DOCKER_HOST": cluster.manager.docker_host}
+    created = subprocess.run(
+        ["docker", "service", "create", "--detach", "--with-registry-auth", "--name", "authcheck",
+         "--constraint", f"node.hostname=={worker.name}", "--restart-condition", "none",
+         "--entrypoint", "true", ref],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    try:
+        eventually(
+            lambda: (
+                f"{auth_registry.address}/nbship/api-gateway-app"
+                in worker.docker("images", "--format", "{{.Repository}}").stdout.split()
+            ),
+            timeout=60,
+            what=f"{worker.name} pulled {ref}",
+        )
+    finally:
+        cluster.manager.docker("service", "rm", "authcheck", check=False)
+
+
 def test_deploy_across_nodes_by_digest_rollback_and_data(swarm_stack: SwarmStack) -> None:
     result = swarm_stack.invoke("deploy", "--version", V1)
     assert f"runs version {V1}" in result.stdout
@@ -254,6 +308,9 @@ def test_apps_updated_and_rolled_back_across_nodes_under_load(swarm_stack: Swarm
     after = swarm_stack.services()
     for app in APPS:
         assert before[app] != during[app] and after[app] == before[app], app
+        # Still spread: an update must not leave both tasks on the node that had room first.
+        nodes = swarm_stack.nodes_of(app)
+        assert len(nodes) == 2 and len(set(nodes)) == 2, (app, nodes)
     unchanged = set(before) - set(APPS)
     assert {s: during[s] for s in unchanged} == {s: before[s] for s in unchanged}
     _no_failures(client)
