@@ -248,6 +248,10 @@ def test_workers_pull_from_a_registry_with_auth_only_with_the_login_handed_over(
 def test_deploy_across_nodes_by_digest_rollback_and_data(swarm_stack: SwarmStack) -> None:
     result = swarm_stack.invoke("deploy", "--version", V1)
     assert f"runs version {V1}" in result.stdout
+    # Each database was started alone and migrated once, by a job, before any app started.
+    for database in ("inventory-db", "billing-db"):
+        assert f"started {database} on its own" in result.stdout
+        assert f"migrating {database} to 0001" in result.stdout
     images = swarm_stack.services()
     assert set(images) == set(stack_services())
     registry = swarm_stack.pipeline.registry
@@ -291,6 +295,36 @@ def test_deploy_across_nodes_by_digest_rollback_and_data(swarm_stack: SwarmStack
 
     releases = swarm_stack.invoke("releases").stdout
     assert V1 in releases and V2 in releases and "rollback" in releases
+
+
+def test_a_migration_runs_once_as_a_swarm_job_and_a_failed_one_says_why(
+    swarm_stack: SwarmStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release step a deploy runs before any app changes: here Alembic's `current` (the
+    live revision) and a downgrade to a revision that does not exist, with the app's settings,
+    on its network, and nothing left behind."""
+    monkeypatch.setenv("DOCKER_HOST", swarm_stack.manager.docker_host)
+    state = swarm_stack.pipeline.state
+    stack = Stack(
+        project=swarm_stack.project,
+        gateway_port=swarm_stack.gateway_port,
+        state_dir=state,
+        env_file=state / f"{swarm_stack.project}.env",
+        orchestrator="swarm",
+    )
+    live = stack.ledger.current()
+    assert live is not None
+    runtime = stack.runtime
+    current = runtime.migrate(live.images, "inventory-db", "current")
+    assert current.returncode == 0, current.stderr
+    assert "0001" in current.stdout + current.stderr
+    refused = runtime.migrate(live.images, "inventory-db", "downgrade", "nosuchrev")
+    assert refused.returncode == 1
+    assert "nosuchrev" in refused.stdout + refused.stderr
+    assert "the migration job ended failed" in refused.stderr
+    jobs = swarm_stack.manager.docker("service", "ls", "--format", "{{.Name}}").stdout
+    assert "migrate" not in jobs
+    assert swarm_stack.version() == V1  # the apps were not touched
 
 
 def test_apps_updated_and_rolled_back_across_nodes_under_load(swarm_stack: SwarmStack) -> None:

@@ -50,8 +50,9 @@ def run(target_metadata: MetaData, service: str) -> None:
     with connect_when_ready(engine) as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
-            # On Swarm each app task migrates as it starts, and two replicas start together:
-            # the second waits here for the first's transaction, then finds the schema at head.
+            # Two runs at once (two replicas of an image run by hand, which migrates as it
+            # starts): the second waits here for the first's transaction, then finds the
+            # schema at head.
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             context.run_migrations()

@@ -14,10 +14,14 @@ FAILED = "failed:"
 
 
 class ComposeProject(Protocol):
-    """What a runtime needs of its stack: a project name, and compose run with images pinned."""
+    """What a runtime needs of its stack: a project name, how long a step may take, and compose
+    run with images pinned."""
 
     @property
     def project(self) -> str: ...
+
+    @property
+    def wait_timeout(self) -> int: ...
 
     def compose(
         self, images: dict[str, str], *args: str, capture: bool = True, check: bool = True

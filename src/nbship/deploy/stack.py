@@ -88,9 +88,9 @@ class Stack:
         env = {**settings, "NBSHIP_GATEWAY_PORT": str(self.gateway_port)}
         env.update(naming.compose_variables(self.project))
         env.update({image_variable(name): ref for name, ref in images.items()})
-        # On compose, a deploy migrates each database once, as a step before the apps start
-        # (ComposeRuntime.migrate); on Swarm the apps still migrate as they start.
-        env["NBSHIP_MIGRATE_ON_START"] = "0" if self.orchestrator == "compose" else "1"
+        # A deploy migrates each database once, as a step before the apps start (the runtime's
+        # migrate: a one-off container on compose, a job on Swarm): the apps do not.
+        env["NBSHIP_MIGRATE_ON_START"] = "0"
         # Tasks per stateless app on Swarm (spread over the nodes); compose runs one of each.
         replicas = 1 if self.orchestrator == "compose" else self.swarm_replicas
         env["NBSHIP_APP_REPLICAS"] = str(replicas)

@@ -6,8 +6,9 @@ compose (`depends_on` with conditions, `shm_size`, a host address on a published
 file is rendered once by compose itself (`docker compose config`, images pinned and variables
 filled in), and `for_swarm` translates that rendering into what the stack loader accepts:
 
-- `depends_on` is dropped: Swarm starts services in no order; each app waits for what it
-  needs (the migration step for its database, /readyz for the rest);
+- `depends_on` is dropped: Swarm starts services in no order; the migration job runs once its
+  database runs (SwarmRuntime.migrate), and an app's /readyz keeps it starting until the rest
+  answers;
 - `restart` becomes `deploy.restart_policy`, unless the file gives one;
 - `shm_size` becomes a tmpfs on /dev/shm of that size;
 - a published port loses its host address, which Swarm cannot bind: it opens the port on every
@@ -25,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -241,13 +243,110 @@ class SwarmRuntime:
     def migrate(
         self, images: dict[str, str], database: str, *command: str
     ) -> subprocess.CompletedProcess[str]:
-        # On Swarm the apps migrate as they start (NBSHIP_MIGRATE_ON_START=1): there is no
-        # one-off container beside a stack's services. Only an upgrade is left to them.
-        if command[:1] == ("upgrade",):
-            return subprocess.CompletedProcess(["migrate"], 0, "", "")
-        return subprocess.CompletedProcess(
-            ["migrate"], 1, "", "a downgrade as a release step is not available on Swarm"
-        )
+        """Run `alembic COMMAND` for DATABASE once, as a Swarm job: one task of its app's image
+        in IMAGES with the app's settings, on the app's networks, none of its traffic; the apps
+        are not touched. A database not running yet (the stack's first deploy) is started
+        first, alone, and waited for."""
+        self._require_manager()
+        rendered = self.stack.compose(images, "config", "--format", "json", check=False)
+        if rendered.returncode != 0:
+            return rendered
+        if not self._runs(database):
+            started = self._start_alone(json.loads(rendered.stdout), database)
+            if started.returncode != 0:
+                return started
+        app = schemas.app_of(database)
+        spec = json.loads(rendered.stdout)["services"][app]
+        job = f"{self.name}_migrate-{database}"
+        docker.run(["docker", "service", "rm", job], capture=True, check=False)  # a leftover
+        with tempfile.NamedTemporaryFile("w", prefix="nbship-migrate-", suffix=".env") as env:
+            # The app's settings hold its database password: a 0600 file, never a command line.
+            for key, value in (spec.get("environment") or {}).items():
+                env.write(f"{key}={'' if value is None else value}\n")
+            env.flush()
+            networks = [f"--network={self.name}_{name}" for name in spec.get("networks") or {}]
+            created = docker.run(
+                ["docker", "service", "create", "--mode", "replicated-job", "--detach",
+                 "--name", job, "--with-registry-auth", "--restart-condition", "none",
+                 "--env-file", env.name, *networks, "--entrypoint", "alembic",
+                 images[app], "-c", "/app/alembic.ini", *command],
+                capture=True, check=False,
+            )  # fmt: skip
+        if created.returncode != 0:
+            return created
+        try:
+            state = self._finished(job, time.monotonic() + self.stack.wait_timeout)
+            said = docker.run(
+                ["docker", "service", "logs", "--raw", job], capture=True, check=False
+            )
+        finally:
+            docker.run(["docker", "service", "rm", job], capture=True, check=False)
+        for line in said.stdout.splitlines() + said.stderr.splitlines():
+            if "Running upgrade" in line or "Running downgrade" in line:
+                print(f"  {schemas.log_message(line)}", flush=True)
+        code = 0 if state.startswith("complete") else 1
+        error = "" if code == 0 else f"\nthe migration job ended {state}"
+        return subprocess.CompletedProcess(created.args, code, said.stdout, said.stderr + error)
+
+    def _start_alone(
+        self, rendered: Mapping[str, Any], service: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Deploy SERVICE of the stack on its own (its networks and volumes with it; the rest
+        left as it is) and wait until its task runs, healthy."""
+        full = for_swarm(rendered)
+        spec = full["services"][service]
+        alone = {
+            "version": STACK_FORMAT,
+            "services": {service: spec},
+            "networks": {name: full["networks"][name] for name in spec.get("networks", [])},
+            "volumes": {
+                mount["source"]: full["volumes"][mount["source"]]
+                for mount in spec.get("volumes", [])
+                if mount.get("type") == "volume" and mount.get("source") in full["volumes"]
+            },
+        }
+        deploy = [
+            "docker", "stack", "deploy", "--compose-file", "-", "--detach=true",
+            "--with-registry-auth", "--resolve-image", "never", self.name,
+        ]  # fmt: skip
+        text = json.dumps(alone, indent=2, sort_keys=True).replace("$", "$$")
+        result = docker.run(deploy, input=text, capture=True, check=False)
+        if result.returncode != 0:
+            return result
+        print(f"nbship: started {service} on its own, to migrate it", flush=True)
+        deadline = time.monotonic() + self.stack.wait_timeout
+        while not self._runs(service):
+            if time.monotonic() > deadline:
+                said = f"{service} was not running after {self.stack.wait_timeout}s"
+                return subprocess.CompletedProcess(deploy, 1, "", said)
+            time.sleep(0.5)
+        return result
+
+    def _runs(self, service: str) -> bool:
+        """Whether a task of SERVICE runs now."""
+        running = ("service", "ps", f"{self.name}_{service}", "--filter", "desired-state=running")
+        rows = self._rows(*running) if self._exists(service) else []
+        return any(row.get("CurrentState", "").startswith("Running") for row in rows)
+
+    def _exists(self, service: str) -> bool:
+        found = docker.run(
+            ["docker", "service", "inspect", "--format", "{{.ID}}", f"{self.name}_{service}"],
+            capture=True, check=False,
+        )  # fmt: skip
+        return found.returncode == 0
+
+    def _finished(self, job: str, deadline: float) -> str:
+        """How JOB's task ended ("complete", "failed (its error)", ...), or that it did not in
+        time."""
+        while time.monotonic() < deadline:
+            rows = self._rows("service", "ps", job, "--no-trunc")
+            for row in rows:
+                state = row.get("CurrentState", "").split(" ", 1)[0].lower()
+                if state in ("complete", "failed", "rejected", "shutdown", "orphaned"):
+                    error = row.get("Error", "").strip()
+                    return f"{state} ({error[:160]})" if error else state
+            time.sleep(0.5)
+        return f"not finished after {self.stack.wait_timeout}s"
 
     def logs(self, images: dict[str, str], service: str) -> str:
         tail = ["docker", "service", "logs", "--no-task-ids", "--tail", "15"]
