@@ -217,11 +217,16 @@ def test_cluster_is_three_engines_with_empty_image_stores(cluster: LocalCluster)
 
 
 def test_workers_pull_from_a_registry_with_auth_only_with_the_login_handed_over(
-    cluster: LocalCluster, auth_registry: Any
+    cluster: LocalCluster, auth_registry: Any, tmp_path: Path
 ) -> None:
     ref = f"{auth_registry.address}/nbship/api-gateway-app:{V1}"
     worker = cluster.nodes[1]
-    refused = worker.docker("pull", ref, check=False)
+    # A client with no login of its own (the engine has none: a CLI hands its login over).
+    anonymous = {**os.environ, "DOCKER_CONFIG": str(tmp_path)}
+    refused = subprocess.run(
+        ["docker", "-H", worker.docker_host, "pull", ref],
+        env=anonymous, capture_output=True, text=True,
+    )  # fmt: skip
     assert refused.returncode != 0 and "auth" in refused.stderr.lower(), refused.stderr
     # A service created with --with-registry-auth carries this host's login to the node.
     env = {**os.environ, "DOCKER_HOST": cluster.manager.docker_host}

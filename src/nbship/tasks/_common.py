@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -216,9 +217,9 @@ def local_cluster(c: Context, size: int = 0, name: str = "", subnet: str = "") -
     from nbship.cluster.local import LocalCluster
 
     cfg = conf(c)
-    return LocalCluster(
+    shape = LocalCluster(  # its name, size and subnet are checked first
         name=name or str(cfg.cluster.name),
         size=size or int(cfg.cluster.size),
         subnet=subnet or str(cfg.cluster.subnet),
-        registry_ports=(local_registry(c).port,),
     )
+    return dataclasses.replace(shape, registry_ports=(local_registry(c).port,))
