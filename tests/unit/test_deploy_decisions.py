@@ -36,6 +36,7 @@ class FakeRuntime:
     schema_now: dict[str, dict[str, str | None]] | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)
+    snapshots: list[Snapshot] = field(default_factory=list)
 
     def pull(self, images: dict[str, str]) -> None:
         self.calls.append("pull")
@@ -109,7 +110,15 @@ class FakeSnapshots:
     ) -> Snapshot:
         self.fake.calls.append(f"snapshot {database} {revision}")
         name = f"{database}-{revision}.dump"
-        return Snapshot(name, database, revision, reason, "now", 1, "0" * 64)
+        taken = Snapshot(name, database, revision, reason, "now", 1, "0" * 64)
+        self.fake.snapshots.append(taken)
+        return taken
+
+    def entries(self) -> list[Snapshot]:
+        return list(self.fake.snapshots)
+
+    def restore(self, project: str, orchestrator: str, snapshot: Snapshot) -> None:
+        self.fake.calls.append(f"restore {snapshot.file}")
 
 
 @pytest.fixture
@@ -263,3 +272,23 @@ def test_a_downgrade_runs_with_the_code_of_the_release_that_has_the_migration(
     with pytest.raises(NbshipError, match=r"downgrading inventory-db to 0002 failed, it is still"):
         deploying._switch(stack, "0.1.0", GOOD, release, "rollback", data="downgrade")
     assert stack.fake.running == NEXT
+
+
+def test_a_downgraded_rollback_that_fails_health_puts_the_database_back_first(
+    stack: FakeStack,
+) -> None:
+    on_schema(stack, "0003", "0002")
+    stack.fake.broken.add(BROKEN["inventory-app"])
+    with pytest.raises(NbshipError, match=r"restored 0\.1\.0"):
+        deploying._switch(
+            stack, "0.2.0", BROKEN, stack.ledger.current(), "rollback", data="downgrade"
+        )
+    # The newer release restarts on the schema and rows it left, not on the downgraded ones.
+    assert stack.fake.calls == [
+        "snapshot inventory-db 0003",
+        "migrate inventory-db downgrade 0002",
+        "up bad",
+        "restore inventory-db-0003.dump",
+        "up 1",
+    ]
+    assert stack.fake.running == GOOD

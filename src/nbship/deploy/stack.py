@@ -503,6 +503,7 @@ def _switch(
             print(f"--- last log lines of {name} ---\n{runtime.logs(images, name)}")
     if previous is not None:
         print(f"nbship: {version} did not become healthy; restoring {previous.version}")
+        _put_back(stack, kept)
         restored = runtime.up(previous.images)
         if restored.returncode != 0 or wait_healthy(stack, previous.images, runtime):
             raise NbshipError(
@@ -639,6 +640,20 @@ def _bring_back(
         print(f"nbship: restored {plan.database} from {snapshot.file}: {counted} discarded")
         done.append(f"restored {plan.database} from {snapshot.file}, {counted} discarded")
     return done, kept
+
+
+def _put_back(stack: Stack, kept: list[str]) -> None:
+    """Restore the snapshots KEPT of databases just before a restore or downgrade changed them:
+    the release put back after a failed rollback finds its schema and its rows as it left them."""
+    if not kept:
+        return
+    by_file = {entry.file: entry for entry in stack.snapshots.entries()}
+    for name in kept:
+        snapshot = by_file.get(name)
+        if snapshot is None:
+            raise NbshipError(f"the snapshot {name} to put back is gone: nothing was restored")
+        stack.snapshots.restore(stack.project, stack.orchestrator, snapshot)
+        print(f"nbship: put {snapshot.database} back as it was, from {name}", flush=True)
 
 
 def _keep(stack: Stack, plan: schemas.Plan, how: str) -> str:
