@@ -447,8 +447,9 @@ def _result(
     )
 
 
-def cleanup() -> None:
-    """Untag the images this benchmark built and pushed: tags of its releases only."""
+def cleanup(release_tag: str = RELEASE_TAG) -> None:
+    """Untag the images this benchmark built and pushed: tags of its releases only (their
+    pre-release part starts with RELEASE_TAG)."""
     listed = docker.docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False)
-    ours = [ref for ref in listed.stdout.split() if RELEASE_TAG in ref.rsplit(":", 1)[-1]]
+    ours = [ref for ref in listed.stdout.split() if release_tag in ref.rsplit(":", 1)[-1]]
     build.remove_images(ours)

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 import semver
 
-from nbship import docker, envfile
+from nbship import envfile
 from nbship.cluster.local import LocalCluster
 from nbship.deploy import stack as deploying
 from nbship.registry.client import Registry
@@ -98,18 +98,24 @@ def _docker_host(address: str) -> Iterator[None]:
             os.environ["DOCKER_HOST"] = before
 
 
+def _steady_client(bench: releases.Bench, title: str) -> releases.SteadyClient:
+    """A client (not started yet) reading a movie it creates, titled TITLE, through BENCH's
+    gateway, and ordering; BENCH's phases count what it sends."""
+    movie = requests.post(
+        f"{bench.stack.gateway_url}/api/movies",
+        json={"title": title, "description": "bench"},
+        timeout=10,
+    )
+    movie.raise_for_status()
+    bench.client = releases.SteadyClient(bench.stack.gateway_url, movie.json()["id"])
+    return bench.client
+
+
 def _release_and_rollback(
     bench: releases.Bench, b: semver.Version, stored: Callable[[list[str]], int]
 ) -> tuple[releases.Phase, releases.Phase, int, int]:
     """Deploy B and roll back under a steady client: both phases, orders accepted and lost."""
-    movie = requests.post(
-        f"{bench.stack.gateway_url}/api/movies",
-        json={"title": "Read through a release", "description": "bench"},
-        timeout=10,
-    )
-    movie.raise_for_status()
-    client = releases.SteadyClient(bench.stack.gateway_url, movie.json()["id"])
-    bench.client = client
+    client = _steady_client(bench, "Read through a release")
     client.start()
     try:
         time.sleep(2)
@@ -151,14 +157,7 @@ def _moved(bench: SwarmBench, node: str, act: Callable[[], object]) -> releases.
 
 def _node_loss(bench: SwarmBench) -> tuple[releases.Phase, releases.Phase, int, int]:
     """Drain a worker, then kill another, under a steady client."""
-    movie = requests.post(
-        f"{bench.stack.gateway_url}/api/movies",
-        json={"title": "Read through a node loss", "description": "bench"},
-        timeout=10,
-    )
-    movie.raise_for_status()
-    client = releases.SteadyClient(bench.stack.gateway_url, movie.json()["id"])
-    bench.client = client
+    client = _steady_client(bench, "Read through a node loss")
     manager, drained, killed = bench.cluster.nodes
     client.start()
     try:
@@ -293,6 +292,4 @@ def _result(
 
 def cleanup() -> None:
     """Untag the images this benchmark built and pushed: tags of its release only."""
-    listed = docker.docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False)
-    ours = [ref for ref in listed.stdout.split() if RELEASE_TAG in ref.rsplit(":", 1)[-1]]
-    build.remove_images(ours)
+    releases.cleanup(RELEASE_TAG)

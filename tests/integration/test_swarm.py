@@ -164,6 +164,12 @@ def _no_failures(client: SteadyClient) -> None:
     assert sum(s.kind == "order" for s in client.sent) > 10  # the client really ran throughout
 
 
+def _moved_off(stack: SwarmStack, node: str, apps: tuple[str, ...] | list[str]) -> bool:
+    """Whether each of APPS runs its two tasks again, none on NODE."""
+    placed = [stack.nodes_of(app) for app in apps]
+    return all(len(nodes) == 2 and node not in nodes for nodes in placed)
+
+
 def _all_stored(stack: SwarmStack, client: SteadyClient) -> None:
     accepted = set(client.accepted)
     # An order a lost node's billing held unacknowledged is delivered again once the broker
@@ -367,10 +373,7 @@ def test_a_drained_worker_hands_its_tasks_over_without_a_failed_request(
     try:
         manager.docker("node", "update", "--availability", "drain", worker.name)
         eventually(
-            lambda: all(
-                worker.name not in swarm_stack.nodes_of(app) and len(swarm_stack.nodes_of(app)) == 2
-                for app in APPS
-            ),
+            lambda: _moved_off(swarm_stack, worker.name, APPS),
             timeout=120,
             what=f"the apps' tasks moved off {worker.name}",
         )
@@ -410,10 +413,7 @@ def test_a_killed_worker_loses_no_order(swarm_stack: SwarmStack) -> None:
         began = time.monotonic()
         swarm_stack.cluster.kill(victim)
         eventually(
-            lambda: all(
-                victim.name not in swarm_stack.nodes_of(app) and len(swarm_stack.nodes_of(app)) == 2
-                for app in hosted
-            ),
+            lambda: _moved_off(swarm_stack, victim.name, hosted),
             timeout=180,
             what=f"{victim.name}'s tasks running elsewhere",
         )
