@@ -24,6 +24,7 @@ from nbship.catalogue import IMAGES, stack_services
 from nbship.cluster.local import LocalCluster, Node
 from nbship.deploy.stack import Stack
 from nbship.deploy.swarm import stack_file, swarm_state
+from nbship.errors import NbshipError
 from nbship.registry.local import LocalRegistry
 from nbship.registry.push import login
 from nbship_bench.release import SteadyClient
@@ -67,6 +68,7 @@ def cluster(pipeline: Any, stack: Any, auth_registry: Any) -> Iterator[LocalClus
     HOST_SWARM_STATE.setdefault("before", swarm_state())
     ports = (pipeline.registry_port, auth_registry.port)
     made = LocalCluster(CLUSTER_NAME, 3, CLUSTER_SUBNET, ports)
+    made.down()  # the test cluster an interrupted run may have left
     made.up()
     try:
         yield made
@@ -212,12 +214,14 @@ def test_stack_loader_accepts_the_compose_file_as_rendered_for_swarm(tmp_path: P
 
 
 def test_cluster_is_three_engines_with_empty_image_stores(cluster: LocalCluster) -> None:
+    with pytest.raises(NbshipError, match=f"cluster {CLUSTER_NAME} is running already"):
+        cluster.up()  # a second up leaves the running cluster alone
     listed = cluster.manager.docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}").stdout
     assert sorted(listed.strip().splitlines()) == [f"{n.name} Ready" for n in cluster.nodes]
     for node in cluster.nodes:
-        assert node.docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == (
-            "active"
-        )
+        state = node.docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Images}}").stdout
+        # A swarm member, with no image yet: whatever it runs later, it pulled.
+        assert state.split() == ["active", "0"], (node.name, state)
     # This host's engine was not made part of it.
     assert swarm_state() == HOST_SWARM_STATE["before"]
 

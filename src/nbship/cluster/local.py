@@ -157,8 +157,14 @@ class LocalCluster:
 
     def up(self, say: Say = print) -> None:
         """Start the cluster from nothing (what an interrupted run left is removed first); on
-        any failure, remove what was made and say why."""
+        any failure, remove what was made and say why. A cluster of this name that runs is left
+        as it is: up refuses."""
         _require_tools()
+        if self.manager.answers():
+            raise NbshipError(
+                f"cluster {self.name} is running already (`invoke cluster.status` shows it; "
+                f"`invoke cluster.down --name {self.name}` removes it)"
+            )
         self.down()
         try:
             self._network()
@@ -211,9 +217,6 @@ class LocalCluster:
         }
         indexes = sorted(extra | set(range(1, self.size + 1)))
         return [Node(self.name, index, self.subnet) for index in indexes]
-
-    def running(self) -> bool:
-        return self.manager.answers()
 
     def describe(self) -> list[str]:
         """A line per node (name, role, address, state, containers), then how to use it."""
