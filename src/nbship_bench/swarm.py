@@ -27,8 +27,9 @@ import requests
 import semver
 
 from nbship import envfile
-from nbship.cluster.local import LocalCluster
+from nbship.cluster.local import LocalCluster, Node
 from nbship.deploy import stack as deploying
+from nbship.errors import NbshipError
 from nbship.registry.client import Registry
 from nbship_bench import build
 from nbship_bench import release as releases
@@ -70,6 +71,15 @@ class SwarmBench(releases.Bench):
             "--format", "{{.Node}} {{.CurrentState}}",
         ).stdout.splitlines()  # fmt: skip
         return [row.split()[0] for row in rows if " Running" in row]
+
+    def busy_worker(self) -> Node:
+        """A worker running an app task (Swarm decides which; one always does: each app's two
+        tasks run on two nodes, and only one of them is the manager)."""
+        running = {node for app in APPS for node in self.nodes_of(app)}
+        busy = [node for node in self.cluster.nodes[1:] if node.name in running]
+        if not busy:
+            raise NbshipError(f"no worker runs an app task (they run on {sorted(running)})")
+        return busy[0]
 
     def stored(self, message_ids: list[str]) -> int:
         label = f"label=com.docker.swarm.service.name={PROJECT}_billing-db"
@@ -158,16 +168,18 @@ def _moved(bench: SwarmBench, node: str, act: Callable[[], object]) -> releases.
 def _node_loss(bench: SwarmBench) -> tuple[releases.Phase, releases.Phase, int, int]:
     """Drain a worker, then kill another, under a steady client."""
     client = _steady_client(bench, "Read through a node loss")
-    manager, drained, killed = bench.cluster.nodes
+    manager = bench.cluster.manager
     client.start()
     try:
         time.sleep(2)
+        drained = bench.busy_worker()
         drain = _moved(
             bench,
             drained.name,
             lambda: manager.docker("node", "update", "--availability", "drain", drained.name),
         )
         manager.docker("node", "update", "--availability", "active", drained.name)
+        killed = bench.busy_worker()
         kill = _moved(bench, killed.name, lambda: bench.cluster.kill(killed))
     finally:
         client.stop()

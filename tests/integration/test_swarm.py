@@ -166,6 +166,15 @@ def _no_failures(client: SteadyClient) -> None:
     assert sum(s.kind == "order" for s in client.sent) > 10  # the client really ran throughout
 
 
+def _busy_worker(stack: SwarmStack) -> Node:
+    """A worker running an app task: one always does, as each app's two tasks run on two nodes
+    and only one of them is the manager. Which one it is, Swarm decided."""
+    running = {node for app in APPS for node in stack.nodes_of(app)}
+    busy = [node for node in stack.cluster.nodes[1:] if node.name in running]
+    assert busy, f"no worker runs an app task: {sorted(running)}"
+    return busy[0]
+
+
 def _moved_off(stack: SwarmStack, node: str, apps: tuple[str, ...] | list[str]) -> bool:
     """Whether each of APPS runs its two tasks again, none on NODE."""
     placed = [stack.nodes_of(app) for app in apps]
@@ -369,8 +378,7 @@ def test_apps_updated_and_rolled_back_across_nodes_under_load(swarm_stack: Swarm
 def test_a_drained_worker_hands_its_tasks_over_without_a_failed_request(
     swarm_stack: SwarmStack,
 ) -> None:
-    worker = swarm_stack.cluster.nodes[1]
-    assert worker.name in swarm_stack.nodes_of(APPS[0]) + swarm_stack.nodes_of(APPS[1])
+    worker = _busy_worker(swarm_stack)
     client = _steady(swarm_stack, "Read through a drain")
     client.start()
     manager = swarm_stack.manager
@@ -408,9 +416,8 @@ def test_unhealthy_release_on_swarm_is_replaced_by_the_previous_one(
 def test_a_killed_worker_loses_no_order(swarm_stack: SwarmStack) -> None:
     """A worker's engine dies (SIGKILL): Swarm finds the node down and starts its tasks on the
     others. Requests in flight to it may fail (counted, printed); no accepted order is lost."""
-    victim = swarm_stack.cluster.nodes[2]
+    victim = _busy_worker(swarm_stack)
     hosted = [app for app in APPS if victim.name in swarm_stack.nodes_of(app)]
-    assert hosted, f"{victim.name} runs no app task to lose"
     client = _steady(swarm_stack, "Read through a node loss")
     client.start()
     try:
